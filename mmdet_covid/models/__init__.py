@@ -1,0 +1,4 @@
+from .backbones import *  # noqa: F401,F403
+from .cls_heads import *  # noqa: F401,F403
+from .detectors import *  # noqa: F401,F403
+from .roi_heads import *  # noqa: F401,F403
