@@ -35,7 +35,10 @@ def allow_mmengine_checkpoint_types() -> List[object]:
     """
     from mmengine.logging import HistoryBuffer
 
-    allowed = [HistoryBuffer, *_numpy_globals()]
+    # `getattr`: a HistoryBuffer pickles its statistics methods as bound
+    # methods, i.e. getattr(buffer, 'mean'). Looking an attribute up is
+    # harmless here: calling anything that is not allow-listed stays refused.
+    allowed = [HistoryBuffer, getattr, *_numpy_globals()]
     add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
     if add_safe_globals is not None:  # torch < 2.4 has no weights_only default
         add_safe_globals(allowed)

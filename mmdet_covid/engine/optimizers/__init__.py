@@ -1,0 +1,3 @@
+from .trainable_params_constructor import TrainableParamsOptimWrapperConstructor
+
+__all__ = ['TrainableParamsOptimWrapperConstructor']

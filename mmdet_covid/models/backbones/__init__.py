@@ -1,0 +1,3 @@
+from .truncated_resnet import TruncatedResNet
+
+__all__ = ['TruncatedResNet']

@@ -1,0 +1,5 @@
+from .augmented_roi_head import AugmentedRoIHead
+from .mask_heads import BatchPasteMaskHead
+from .roi_batch_selection import RoIBatchSelection
+
+__all__ = ['AugmentedRoIHead', 'BatchPasteMaskHead', 'RoIBatchSelection']

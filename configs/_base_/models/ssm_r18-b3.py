@@ -1,0 +1,48 @@
+# The Single Shot Model with the augmented RoI layer: ResNet18 blocks 1-3, one
+# FPN level (stride 16), the released model of the paper (8.27M parameters).
+# Everything not set here is mmdet's stock Mask R-CNN.
+_base_ = 'mmdet::_base_/models/mask-rcnn_r50_fpn.py'
+
+custom_imports = dict(imports=['mmdet_covid'], allow_failed_imports=False)
+
+model = dict(
+    type='DualTaskDetector',
+    # Classification step updates S + backbone (paper rule 2, the best).
+    update_rule='s_and_backbone',
+    # stock DetDataPreprocessor (ImageNet mean/std, BGR->RGB) + a check that
+    # a batch does not mix segmentation and classification samples
+    data_preprocessor=dict(type='DualTaskDataPreprocessor'),
+    backbone=dict(
+        _delete_=True,
+        type='TruncatedResNet',
+        depth=18,
+        num_blocks=3,
+        norm_cfg=dict(type='BN', requires_grad=True),
+        init_cfg=None),  # trained from scratch: no ImageNet weights
+    neck=dict(in_channels=[256], num_outs=1),
+    rpn_head=dict(
+        anchor_generator=dict(
+            # sizes 2..32 px (base size 1) x 6 ratios = 30 anchors per location
+            scales=[2, 4, 8, 16, 32],
+            ratios=[0.1, 0.25, 0.5, 1.0, 1.5, 2.0],
+            base_sizes=[1],
+            strides=[16])),
+    roi_head=dict(
+        type='AugmentedRoIHead',
+        augmented=True,
+        roi_batch_selection=dict(
+            type='RoIBatchSelection', num_rois=128, nms_iou=0.75,
+            score_thr=-0.01, min_area=1e-5, row_content='deltas'),
+        bbox_roi_extractor=dict(
+            roi_layer=dict(sampling_ratio=2), featmap_strides=[16]),
+        bbox_head=dict(fc_out_channels=128, num_classes=1),
+        mask_roi_extractor=dict(
+            roi_layer=dict(sampling_ratio=2), featmap_strides=[16]),
+        mask_head=dict(
+            type='BatchPasteMaskHead', num_convs=1, conv_out_channels=128,
+            num_classes=1)),
+    classifier=dict(type='ImageClassifierS', hidden_channels=512),
+    train_cfg=dict(rpn_proposal=dict(nms=dict(iou_threshold=0.75))),
+    test_cfg=dict(
+        rpn=dict(nms_pre=2000, nms=dict(iou_threshold=0.75)),
+        rcnn=dict(score_thr=0.75, max_per_img=128)))

@@ -1,0 +1,4 @@
+# SSM, ResNet18 blocks 1-3 + FPN, base RoI layer: one RoI branch shared by
+# segmentation and S (paper section III-B) (6.64M).
+_base_ = './ssm_r18-b3-aug_50e_cncb-covidx.py'
+model = dict(roi_head=dict(augmented=False))

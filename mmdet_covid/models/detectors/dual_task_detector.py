@@ -1,0 +1,168 @@
+"""DualTaskDetector: the Single Shot Model (lesion instances + slice class)."""
+import contextlib
+from typing import Dict, Iterator, Tuple
+
+import torch
+from mmdet.models.detectors import TwoStageDetector
+from mmdet.registry import MODELS
+from mmdet.structures import SampleList
+from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..data_preprocessors import batch_task
+from ..roi_heads.augmented_roi_head import frozen_call
+
+# What the classification step may update besides S (paper section IV).
+# "backbone" is the ResNet and its FPN, as torchvision's `model.backbone` that
+# the reference code's update rules refer to.
+UPDATE_RULES = ('s_only', 's_and_backbone', 's_and_backbone_bn')
+
+
+@contextlib.contextmanager
+def _batchnorm_eval(module: nn.Module) -> Iterator[None]:
+    """Temporarily put the BatchNorm layers of ``module`` in eval mode."""
+    bns = [m for m in module.modules() if isinstance(m, _BatchNorm) and m.training]
+    for bn in bns:
+        bn.eval()
+    try:
+        yield
+    finally:
+        for bn in bns:
+            bn.train()
+
+
+def _bn_only_call(module: nn.Module, *args):
+    """Run ``module`` so that only its BatchNorm parameters get gradients."""
+    bn_params = {f'{name}.{pname}' if name else pname
+                 for name, m in module.named_modules() if isinstance(m, _BatchNorm)
+                 for pname, _ in m.named_parameters(recurse=False)}
+    params = {name: p if name in bn_params else p.detach()
+              for name, p in module.named_parameters()}
+    return torch.func.functional_call(module, params, args)
+
+
+@MODELS.register_module()
+class DualTaskDetector(TwoStageDetector):
+    """Mask R-CNN that also classifies the whole slice (the paper's SSM).
+
+    ``loss()`` looks at the batch: segmentation samples (``gt_instances``)
+    give the five Mask R-CNN losses, prefixed ``seg_``; classification
+    samples (they carry ``gt_label``) give the loss of the image classifier
+    S, prefixed ``cls_``, computed with the RPN and the RoI head in their
+    inference behaviour (all proposals, no sampling). In the classification
+    step gradients reach only S and, by ``update_rule``, the backbone:
+
+    - ``'s_only'``: S alone; the backbone is a fixed feature extractor
+      (no gradients, BatchNorm uses and keeps its running statistics);
+    - ``'s_and_backbone'`` (the paper's best, rule 2): S + ResNet + FPN;
+    - ``'s_and_backbone_bn'``: S + the ResNet's BatchNorm layers.
+
+    ``predict()`` returns in one forward pass the lesion instances
+    (``pred_instances``) and the slice class: ``pred_score`` (class
+    probabilities summing to 1) and ``pred_label``.
+
+    Args:
+        classifier (dict): Config of the image classifier S. Its
+            ``in_features`` defaults to ``5 * B`` of the RoI head's
+            ``roi_batch_selection``.
+        update_rule (str): One of ``UPDATE_RULES``.
+        Other args: see :class:`TwoStageDetector`.
+    """
+
+    def __init__(self,
+                 backbone: ConfigType,
+                 neck: OptConfigType,
+                 rpn_head: ConfigType,
+                 roi_head: ConfigType,
+                 classifier: ConfigType,
+                 update_rule: str = 's_and_backbone',
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None) -> None:
+        if update_rule not in UPDATE_RULES:
+            raise ValueError(f'DualTaskDetector: update_rule must be one of '
+                             f'{UPDATE_RULES}, got update_rule={update_rule!r}')
+        super().__init__(
+            backbone=backbone, neck=neck, rpn_head=rpn_head, roi_head=roi_head,
+            train_cfg=train_cfg, test_cfg=test_cfg,
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if not hasattr(self.roi_head, 'roi_batch'):
+            raise TypeError(f'DualTaskDetector needs an AugmentedRoIHead, got '
+                            f'{type(self.roi_head).__name__}')
+        classifier = dict(classifier)
+        feature_dim = self.roi_head.roi_batch_selection.feature_dim
+        classifier.setdefault('in_features', feature_dim)
+        if classifier['in_features'] != feature_dim:
+            raise ValueError(
+                f'DualTaskDetector: classifier.in_features='
+                f'{classifier["in_features"]} but the RoI batch has '
+                f'{feature_dim} values (5 x roi_batch_selection.num_rois)')
+        self.classifier = MODELS.build(classifier)
+        self.update_rule = update_rule
+
+    def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> Dict[str, Tensor]:
+        """Losses of a segmentation batch or of a classification batch."""
+        if batch_task(batch_data_samples) == 'seg':
+            losses = super().loss(batch_inputs, batch_data_samples)
+            return {f'seg_{name}': value for name, value in losses.items()}
+        return self.cls_loss(batch_inputs, batch_data_samples)
+
+    def cls_extract_feat(self, batch_inputs: Tensor) -> Tuple[Tensor]:
+        """Features for the classification step, per ``update_rule``."""
+        if self.update_rule == 's_and_backbone':
+            return self.extract_feat(batch_inputs)
+        if self.update_rule == 's_and_backbone_bn':
+            return frozen_call(self.neck, _bn_only_call(self.backbone, batch_inputs))
+        with torch.no_grad(), _batchnorm_eval(self.backbone):
+            return self.extract_feat(batch_inputs)
+
+    def cls_loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> Dict[str, Tensor]:
+        """Loss of S on a classification batch (paper eq. 3).
+
+        Returns:
+            dict: ``cls_loss`` and ``cls_acc`` (batch accuracy in percent).
+        """
+        x = self.cls_extract_feat(batch_inputs)
+        with torch.no_grad():  # proposals never carry gradients
+            rpn_results_list = self.rpn_head.predict(
+                tuple(f.detach() for f in x), batch_data_samples, rescale=False)
+        roi_batch = self.roi_head.roi_batch(
+            x, rpn_results_list, [s.metainfo for s in batch_data_samples])
+        labels = torch.cat([s.gt_label.view(-1) for s in batch_data_samples]).to(
+            roi_batch.device)
+        losses = self.classifier.loss(roi_batch, labels)
+        return {f'cls_{name}': value for name, value in losses.items()}
+
+    def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList,
+                rescale: bool = True) -> SampleList:
+        """Lesion instances and slice class in one forward pass.
+
+        Returns:
+            list[:obj:`DetDataSample`]: with ``pred_instances`` (``bboxes``,
+            ``scores``, ``labels``, ``masks``), ``pred_score`` (``(C, )``
+            probabilities) and ``pred_label`` (``(1, )``).
+        """
+        x = self.extract_feat(batch_inputs)
+        if batch_data_samples[0].get('proposals', None) is None:
+            rpn_results_list = self.rpn_head.predict(x, batch_data_samples, rescale=False)
+        else:
+            rpn_results_list = [s.proposals for s in batch_data_samples]
+        results_list, roi_batch = self.roi_head.predict_with_roi_batch(
+            x, rpn_results_list, batch_data_samples, rescale=rescale)
+        scores = self.classifier.predict(roi_batch)
+        batch_data_samples = self.add_pred_to_datasample(batch_data_samples, results_list)
+        for sample, score in zip(batch_data_samples, scores):
+            sample.pred_score = score
+            sample.pred_label = score.argmax().view(1)
+        return batch_data_samples
+
+    def _forward(self, batch_inputs: Tensor, batch_data_samples: SampleList = None) -> tuple:
+        """Raw outputs: the stock RoI head outputs and S's logits."""
+        x = self.extract_feat(batch_inputs)
+        rpn_results_list = self.rpn_head.predict(x, batch_data_samples, rescale=False)
+        roi_outs = self.roi_head.forward(x, rpn_results_list, batch_data_samples)
+        roi_batch = self.roi_head.roi_batch(
+            x, rpn_results_list, [s.metainfo for s in batch_data_samples])
+        return roi_outs, self.classifier(roi_batch)

@@ -1,0 +1,141 @@
+"""The augmented RoI layer of the SSM (paper section III-C, Fig. 2)."""
+import copy
+from typing import List, Tuple
+
+import torch
+from mmdet.models.roi_heads import StandardRoIHead
+from mmdet.registry import MODELS
+from mmdet.structures import SampleList
+from mmdet.structures.bbox import bbox2roi
+from mmdet.utils import ConfigType, InstanceList
+from torch import Tensor, nn
+from torch.func import functional_call
+
+
+def frozen_call(module: nn.Module, *args):
+    """Run ``module`` with its parameters detached.
+
+    Gradients still flow to the inputs (e.g. back to the backbone), but none
+    reach the module's own parameters.
+    """
+    params = {name: p.detach() for name, p in module.named_parameters()}
+    return functional_call(module, params, args)
+
+
+@MODELS.register_module()
+class AugmentedRoIHead(StandardRoIHead):
+    """RoI head with a segmentation branch and a frozen classification branch.
+
+    The segmentation branch is the stock Mask R-CNN box + mask branch and is
+    the only one trained. The classification ("image") branch,
+    ``image_bbox_head``, has the identical shape; its parameters have
+    ``requires_grad=False`` and only ever change through
+    :meth:`copy_seg_weights` (when is a training-hook choice). It scores all
+    RPN proposals and :class:`RoIBatchSelection` turns its predictions into
+    the ranked ``B x 5`` batch that feeds the image classifier S.
+
+    With ``augmented=False`` this is the paper's *base* RoI layer (section
+    III-B): there is no second branch and S reads the (detached) segmentation
+    branch.
+
+    Args:
+        augmented (bool): Build the second, frozen branch. Defaults to True.
+        roi_batch_selection (dict): Config of :class:`RoIBatchSelection`.
+        **kwargs: :class:`StandardRoIHead` arguments.
+    """
+
+    def __init__(self,
+                 augmented: bool = True,
+                 roi_batch_selection: ConfigType = dict(type='RoIBatchSelection'),
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        if not self.with_bbox:
+            raise ValueError('AugmentedRoIHead needs a bbox_head: the image '
+                             'branch is a copy of it')
+        self.augmented = augmented
+        self.roi_batch_selection = MODELS.build(roi_batch_selection)
+        if augmented:
+            self.image_bbox_head = MODELS.build(copy.deepcopy(kwargs['bbox_head']))
+            self.image_bbox_head.requires_grad_(False)
+
+    @property
+    def image_head(self) -> nn.Module:
+        """The box head that scores proposals for the classifier S."""
+        return self.image_bbox_head if self.augmented else self.bbox_head
+
+    def init_weights(self) -> None:
+        """Initialise the segmentation branch, then copy it to the image one."""
+        super().init_weights()
+        if self.augmented:
+            self.copy_seg_weights()
+
+    @torch.no_grad()
+    def copy_seg_weights(self) -> None:
+        """Copy the segmentation box head's weights into the image branch."""
+        if not self.augmented:
+            return
+        self.image_bbox_head.load_state_dict(self.bbox_head.state_dict())
+
+    def _image_forward(self, bbox_feats: Tensor) -> Tuple[Tensor, Tensor]:
+        """Class logits and box deltas of the image branch, weights frozen."""
+        return frozen_call(self.image_head, bbox_feats)
+
+    def _select(self, rois: Tensor, cls_score: Tensor, bbox_pred: Tensor,
+                batch_img_metas: List[dict]) -> Tensor:
+        return self.roi_batch_selection(
+            rois, cls_score, bbox_pred, self.image_head.bbox_coder,
+            [meta['img_shape'] for meta in batch_img_metas])
+
+    def _roi_feats(self, x: Tuple[Tensor], rpn_results_list: InstanceList):
+        rois = bbox2roi([res.bboxes for res in rpn_results_list])
+        feats = self.bbox_roi_extractor(x[:self.bbox_roi_extractor.num_inputs], rois)
+        return rois, feats
+
+    def roi_batch(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
+                  batch_img_metas: List[dict]) -> Tensor:
+        """The ranked RoI batch of every image (the classification step).
+
+        All proposals go through the image branch (no sampling); gradients
+        reach the features ``x`` but no RoI parameter.
+
+        Returns:
+            Tensor: ``(num_imgs, B, 5)``.
+        """
+        rois, feats = self._roi_feats(x, rpn_results_list)
+        cls_score, bbox_pred = self._image_forward(feats)
+        return self._select(rois, cls_score, bbox_pred, batch_img_metas)
+
+    def predict_with_roi_batch(self,
+                               x: Tuple[Tensor],
+                               rpn_results_list: InstanceList,
+                               batch_data_samples: SampleList,
+                               rescale: bool = False) -> Tuple[InstanceList, Tensor]:
+        """Lesion instances and the RoI batch for S, in one pass.
+
+        RoIAlign runs once over the proposals; both branches read the same
+        RoI features. The instances come from the stock box and mask
+        post-processing with the segmentation test config.
+
+        Returns:
+            tuple: ``(results_list, roi_batch)``: one :obj:`InstanceData` per
+            image (``bboxes``, ``scores``, ``labels``, ``masks``) and the
+            ``(num_imgs, B, 5)`` RoI batch.
+        """
+        batch_img_metas = [s.metainfo for s in batch_data_samples]
+        rois, feats = self._roi_feats(x, rpn_results_list)
+        seg_cls, seg_reg = self.bbox_head(feats)
+        img_cls, img_reg = self._image_forward(feats) if self.augmented else (seg_cls, seg_reg)
+        roi_batch = self._select(rois, img_cls, img_reg, batch_img_metas)
+
+        num_per_img = tuple(len(res) for res in rpn_results_list)
+        results_list = self.bbox_head.predict_by_feat(
+            rois=rois.split(num_per_img),
+            cls_scores=seg_cls.split(num_per_img),
+            bbox_preds=seg_reg.split(num_per_img),
+            batch_img_metas=batch_img_metas,
+            rcnn_test_cfg=self.test_cfg,
+            # with a mask head, the mask post-processing rescales the boxes
+            rescale=rescale and not self.with_mask)
+        if self.with_mask:
+            results_list = self.predict_mask(x, batch_img_metas, results_list, rescale=rescale)
+        return results_list, roi_batch

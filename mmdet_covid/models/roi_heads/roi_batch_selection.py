@@ -1,0 +1,145 @@
+"""RoIBatchSelection: the ranked B x 5 batch of RoI predictions that feeds S."""
+from typing import Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmcv.ops import batched_nms
+from mmengine.model import BaseModule
+from mmdet.registry import MODELS
+from torch import Tensor
+
+ROW_CONTENTS = ('deltas', 'boxes')
+
+
+@MODELS.register_module()
+class RoIBatchSelection(BaseModule):
+    """Select the top-``num_rois`` RoI predictions of every image.
+
+    Follows the reference implementation (COVID-CT-Mask-Net, SSM): the class
+    logits of *all* proposals are soft-maxed and the background column is
+    dropped, boxes are decoded and clipped to the image, degenerate boxes are
+    removed, an NMS runs per image and class, and the ``num_rois`` best
+    predictions are kept in descending score order. An image with fewer
+    survivors is padded to exactly ``num_rois`` rows by repeating its rows in
+    place (row ``j`` takes survivor ``floor(j * n / num_rois)``), so the
+    ranking is kept and the same input always gives the same output.
+
+    Everything is vectorised over the images of the batch and over the boxes:
+    one NMS call for the whole batch, one gather for the output.
+
+    Args:
+        num_rois (int): Rows per image, ``B`` in the paper. Defaults to 128.
+        nms_iou (float): IoU threshold of the NMS. Defaults to 0.75.
+        score_thr (float): Keep predictions scoring above it. The reference
+            uses -0.01, i.e. keeps everything. Defaults to -0.01.
+        min_area (float): Boxes with an area <= this are dropped.
+            Defaults to 1e-5.
+        row_content (str): The 4 values after the score in each row:
+            ``'deltas'`` are the box-regression outputs of the predicted class
+            (what the reference code feeds S); ``'boxes'`` are the decoded
+            ``x1, y1, x2, y2`` divided by the image width/height.
+            Defaults to ``'deltas'``.
+    """
+
+    def __init__(self,
+                 num_rois: int = 128,
+                 nms_iou: float = 0.75,
+                 score_thr: float = -0.01,
+                 min_area: float = 1e-5,
+                 row_content: str = 'deltas',
+                 init_cfg=None) -> None:
+        super().__init__(init_cfg)
+        if not isinstance(num_rois, int) or num_rois < 1:
+            raise ValueError(
+                f'RoIBatchSelection: num_rois (B) must be an integer >= 1, '
+                f'got num_rois={num_rois!r}')
+        if row_content not in ROW_CONTENTS:
+            raise ValueError(
+                f'RoIBatchSelection: row_content must be one of '
+                f'{ROW_CONTENTS}, got row_content={row_content!r}')
+        if not 0.0 < nms_iou <= 1.0:
+            raise ValueError(
+                f'RoIBatchSelection: nms_iou must be in (0, 1], got {nms_iou!r}')
+        self.num_rois = num_rois
+        self.nms_iou = nms_iou
+        self.score_thr = score_thr
+        self.min_area = min_area
+        self.row_content = row_content
+
+    @property
+    def feature_dim(self) -> int:
+        """Length of the flattened output of one image (``B * 5``)."""
+        return self.num_rois * 5
+
+    def forward(self, rois: Tensor, cls_score: Tensor, bbox_pred: Tensor,
+                bbox_coder, img_shapes: Sequence[Tuple[int, int]]) -> Tensor:
+        """Build the ranked batch of every image.
+
+        Args:
+            rois (Tensor): ``(N, 5)`` proposals of all images, first column
+                the image index (as produced by ``bbox2roi``).
+            cls_score (Tensor): ``(N, C + 1)`` class logits, background last
+                (mmdet's convention).
+            bbox_pred (Tensor): ``(N, 4 * C)`` or ``(N, 4)`` (class-agnostic)
+                box regression outputs.
+            bbox_coder: The box head's coder, used to decode ``bbox_pred``.
+            img_shapes (Sequence[tuple]): ``(h, w)`` of every image.
+
+        Returns:
+            Tensor: ``(num_imgs, num_rois, 5)``; each row is
+            ``(score, v1, v2, v3, v4)``, rows in descending score order. An
+            image without any valid prediction gets rows of zeros.
+        """
+        num_imgs = len(img_shapes)
+        num_props, num_cls = cls_score.size(0), cls_score.size(1) - 1
+        scores = F.softmax(cls_score, dim=-1)[:, :num_cls]  # (N, C)
+        deltas = bbox_pred.view(num_props, -1, 4).expand(-1, num_cls, -1)
+        priors = rois[:, None, 1:].expand(-1, num_cls, -1)
+        boxes = bbox_coder.decode(priors.reshape(-1, 4), deltas.reshape(-1, 4))
+        boxes = boxes.view(num_props, num_cls, 4)
+
+        # Clip to each proposal's own image.
+        img_inds = rois[:, 0].long()
+        hw = rois.new_tensor([tuple(s[:2]) for s in img_shapes]).view(-1, 2)
+        max_xy = hw.flip(1)[img_inds].repeat(1, 2)[:, None, :]  # (N, 1, 4): w,h,w,h
+        boxes = torch.minimum(boxes.clamp(min=0), max_xy)
+
+        # Flatten (proposal, class) candidates, drop degenerate/low ones.
+        labels = torch.arange(num_cls, device=rois.device).expand(num_props, -1)
+        img_inds = img_inds[:, None].expand(-1, num_cls)
+        boxes, deltas = boxes.reshape(-1, 4), deltas.reshape(-1, 4)
+        scores, labels, img_inds = scores.reshape(-1), labels.reshape(-1), img_inds.reshape(-1)
+        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        valid = ((area > self.min_area) & (scores > self.score_thr)).nonzero().squeeze(1)
+
+        if valid.numel() > 0:
+            # One NMS for the batch: groups are (image, class) pairs. The
+            # boxes go in detached: NMS only picks indices.
+            _, keep = batched_nms(
+                boxes[valid].detach(), scores[valid].detach().contiguous(),
+                img_inds[valid] * num_cls + labels[valid],
+                dict(type='nms', iou_threshold=self.nms_iou))
+            keep = valid[keep]  # global descending score order
+        else:  # no valid prediction in the whole batch
+            return cls_score.new_zeros(num_imgs, self.num_rois, 5)
+        # Group by image; the stable sort keeps the score order inside a group.
+        keep = keep[torch.sort(img_inds[keep], stable=True)[1]]
+        counts = torch.bincount(img_inds[keep], minlength=num_imgs)
+        starts = torch.cumsum(counts, 0) - counts
+
+        # Row j of image i takes its j-th survivor, or survivor
+        # floor(j * n_i / B) when n_i < B (padding by repetition, in order).
+        j = torch.arange(self.num_rois, device=rois.device)[None, :]
+        n = counts[:, None]
+        offset = torch.where(n >= self.num_rois, j, torch.div(j * n, self.num_rois,
+                                                              rounding_mode='floor'))
+        # (An image without survivors reads a neighbour's rows; zeroed below.)
+        src = keep[(starts[:, None] + offset).clamp(max=keep.numel() - 1)]
+
+        if self.row_content == 'deltas':
+            values = deltas[src]
+        else:
+            values = boxes[src] / max_xy.view(-1, 4)[src // num_cls]
+        rows = torch.cat([scores[src][..., None], values], dim=-1)
+        # Images without a single valid prediction get zero rows.
+        return rows * (n > 0)[..., None].to(rows.dtype)

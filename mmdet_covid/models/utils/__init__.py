@@ -1,0 +1,3 @@
+from .paste_masks import paste_masks
+
+__all__ = ['paste_masks']

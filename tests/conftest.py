@@ -1,0 +1,84 @@
+"""Shared fixtures: the plugin's configs and tiny hand-made batches."""
+import os.path as osp
+from typing import List
+
+import numpy as np
+import pytest
+import torch
+from mmdet.structures import DetDataSample
+from mmdet.structures.bbox import HorizontalBoxes
+from mmdet.structures.mask import BitmapMasks
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.structures import InstanceData
+
+import mmdet_covid  # noqa: F401  (registers the plugin)
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIG_DIR = osp.join(REPO_ROOT, 'configs')
+MODEL_BASE = osp.join(CONFIG_DIR, '_base_', 'models', 'ssm_r18-b3.py')
+
+
+@pytest.fixture(autouse=True)
+def _mmdet_scope():
+    init_default_scope('mmdet')
+    torch.manual_seed(0)
+
+
+def model_cfg(config: str = MODEL_BASE, **overrides) -> Config:
+    """``cfg.model`` of a config file, with ``overrides`` merged in."""
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(dict(model=overrides))
+    return cfg.model
+
+
+def _meta(size: int) -> dict:
+    return dict(img_shape=(size, size), ori_shape=(size, size), pad_shape=(size, size),
+                scale_factor=(1.0, 1.0), flip=False, flip_direction=None)
+
+
+def _ct_like(rng: np.random.Generator, size: int, boxes: np.ndarray) -> np.ndarray:
+    """Grey image: dark lungs with brighter rectangles where the lesions are."""
+    img = rng.normal(60, 10, (size, size)).clip(0, 255)
+    for x1, y1, x2, y2 in boxes.astype(int):
+        img[y1:y2, x1:x2] = rng.normal(170, 10, (y2 - y1, x2 - x1)).clip(0, 255)
+    return np.repeat(img[None].astype(np.uint8), 3, axis=0)
+
+
+def seg_batch(num_imgs: int = 2, size: int = 128, num_lesions: int = 2, seed: int = 0) -> dict:
+    """A packed segmentation batch as ``PackDetInputs`` would produce it."""
+    rng = np.random.default_rng(seed)
+    inputs, samples = [], []
+    for _ in range(num_imgs):
+        xy = rng.uniform(0, size * 0.6, (num_lesions, 2))
+        wh = rng.uniform(size * 0.1, size * 0.3, (num_lesions, 2))
+        boxes = np.concatenate([xy, xy + wh], axis=1).astype(np.float32)
+        masks = np.zeros((num_lesions, size, size), np.uint8)
+        for k, (x1, y1, x2, y2) in enumerate(boxes.astype(int)):
+            masks[k, y1:y2, x1:x2] = 1
+        sample = DetDataSample(metainfo=_meta(size))
+        sample.gt_instances = InstanceData(
+            bboxes=HorizontalBoxes(torch.from_numpy(boxes)),
+            labels=torch.zeros(num_lesions, dtype=torch.long),
+            masks=BitmapMasks(masks, size, size))
+        sample.ignored_instances = InstanceData(
+            bboxes=HorizontalBoxes(torch.zeros(0, 4)), labels=torch.zeros(0, dtype=torch.long))
+        inputs.append(torch.from_numpy(_ct_like(rng, size, boxes)))
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def cls_batch(labels: List[int] = (0, 2), size: int = 128, seed: int = 1) -> dict:
+    """A packed classification batch: images with ``gt_label``, no instances."""
+    rng = np.random.default_rng(seed)
+    inputs, samples = [], []
+    for label in labels:
+        boxes = rng.uniform(0, size * 0.7, (int(label), 2))
+        boxes = np.concatenate([boxes, boxes + size * 0.2], axis=1)
+        sample = DetDataSample(metainfo=_meta(size))
+        sample.gt_instances = InstanceData(
+            bboxes=HorizontalBoxes(torch.zeros(0, 4)), labels=torch.zeros(0, dtype=torch.long))
+        sample.gt_label = torch.tensor([label], dtype=torch.long)
+        inputs.append(torch.from_numpy(_ct_like(rng, size, boxes)))
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)

@@ -1,0 +1,91 @@
+import pytest
+import torch
+from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
+from mmdet.structures.bbox import bbox2roi
+
+from mmdet_covid.models import RoIBatchSelection
+
+CODER = DeltaXYWHBBoxCoder(target_stds=[0.1, 0.1, 0.2, 0.2])
+
+
+def _inputs(counts, size=100, seed=0):
+    """Random proposals/logits for images with `counts` proposals each."""
+    g = torch.Generator().manual_seed(seed)
+    props = []
+    for n in counts:
+        xy = torch.rand(n, 2, generator=g) * size * 0.8
+        wh = torch.rand(n, 2, generator=g) * size * 0.2 + 2
+        props.append(torch.cat([xy, xy + wh], 1))
+    rois = bbox2roi(props)
+    cls_score = torch.randn(len(rois), 2, generator=g) * 3
+    bbox_pred = torch.randn(len(rois), 4, generator=g) * 0.1
+    return rois, cls_score, bbox_pred, [(size, size)] * len(counts)
+
+
+@pytest.mark.parametrize('counts', [(3, 500), (1, 7), (300, 200)])
+def test_exactly_b_rows_sorted(counts):
+    sel = RoIBatchSelection(num_rois=128)
+    out = sel(*_inputs(counts)[:3], CODER, _inputs(counts)[3])
+    assert out.shape == (len(counts), 128, 5)
+    scores = out[..., 0]
+    assert torch.all(scores[:, 1:] <= scores[:, :-1]), 'rows must be in descending order'
+    assert torch.all((scores > 0) & (scores <= 1))
+
+
+def test_fewer_than_b_is_padded_by_repetition_in_order():
+    rois, cls_score, bbox_pred, shapes = _inputs([3], size=400)
+    # three far-apart boxes so that NMS keeps all of them
+    rois[:, 1:] = torch.tensor([[0, 0, 10, 10], [100, 100, 120, 120], [300, 300, 330, 330.]])
+    cls_score = torch.tensor([[0.0, 0.0], [2.0, 0.0], [-1.0, 0.0]])
+    out = RoIBatchSelection(num_rois=8)(rois, cls_score, torch.zeros(3, 4), CODER, shapes)[0]
+    probs = torch.softmax(cls_score, 1)[:, 0]
+    expected_order = [1, 1, 1, 0, 0, 0, 2, 2]  # floor(j * 3 / 8)
+    assert torch.allclose(out[:, 0], probs[expected_order])
+
+
+def test_more_than_b_keeps_the_best_after_nms():
+    rois, cls_score, bbox_pred, shapes = _inputs([400], size=1000)
+    rois[:, 1:] = torch.stack([torch.arange(400.) * 2] * 2 + [torch.arange(400.) * 2 + 1] * 2, 1)
+    out = RoIBatchSelection(num_rois=16)(rois, cls_score, torch.zeros_like(bbox_pred), CODER, shapes)
+    best = torch.softmax(cls_score, 1)[:, 0].sort(descending=True)[0][:16]
+    assert torch.allclose(out[0, :, 0], best)  # disjoint boxes: NMS removes none
+
+
+def test_nms_removes_duplicates():
+    rois, _, _, shapes = _inputs([2])
+    rois[:, 1:] = torch.tensor([[10, 10, 50, 50], [10, 10, 50, 51.]])  # IoU > 0.75
+    cls_score = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+    out = RoIBatchSelection(num_rois=4)(rois, cls_score, torch.zeros(2, 4), CODER, shapes)[0]
+    assert torch.allclose(out[:, 0], torch.softmax(cls_score[0], 0)[0].expand(4))
+
+
+def test_deterministic_and_rows_content():
+    args = _inputs((50, 20))
+    sel = RoIBatchSelection(num_rois=32)
+    a = sel(*args[:3], CODER, args[3])
+    b = sel(*args[:3], CODER, args[3])
+    assert torch.equal(a, b)
+    # deltas mode: the 4 values are raw regression outputs of some proposal
+    assert all(any(torch.equal(row[1:], d) for d in args[2]) for row in a[0])
+    boxes = RoIBatchSelection(num_rois=32, row_content='boxes')(*args[:3], CODER, args[3])
+    assert boxes[..., 1:].min() >= 0 and boxes[..., 1:].max() <= 1
+    assert torch.equal(boxes[..., 0], a[..., 0])
+
+
+def test_image_without_proposals_gets_zero_rows_and_gradients_flow():
+    rois, cls_score, bbox_pred, _ = _inputs([5])
+    cls_score.requires_grad_(True)
+    # image 0 has no proposals, image 1 has five
+    rois[:, 0] = 1
+    out = RoIBatchSelection(num_rois=8)(rois, cls_score, bbox_pred, CODER, [(100, 100)] * 2)
+    assert torch.all(out[0] == 0) and torch.all(out[1, :, 0] > 0)
+    out.sum().backward()
+    assert cls_score.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(num_rois=0), 'num_rois'), (dict(num_rois=2.5), 'num_rois'),
+    (dict(row_content='xywh'), 'row_content'), (dict(nms_iou=0), 'nms_iou')])
+def test_bad_config(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        RoIBatchSelection(**kwargs)
