@@ -43,3 +43,25 @@ def allow_mmengine_checkpoint_types() -> List[object]:
     if add_safe_globals is not None:  # torch < 2.4 has no weights_only default
         add_safe_globals(allowed)
     return allowed
+
+
+def check_checkpoint_file(path: str) -> None:
+    """Fail with a clear message if ``path`` is not a readable checkpoint.
+
+    Only local files are checked; torch writes checkpoints as zip archives,
+    so a truncated or corrupt file has no readable zip directory.
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: if it is not a PyTorch (zip) checkpoint.
+    """
+    import os.path as osp
+    import zipfile
+
+    if '://' in path:
+        return
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint {path!r} does not exist')
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f'checkpoint {path!r} is not a PyTorch checkpoint '
+                         f'(no zip directory: truncated or corrupt?)')

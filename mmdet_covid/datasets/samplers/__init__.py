@@ -1,0 +1,3 @@
+from .resumable_samplers import ResumableDefaultSampler, ResumableInfiniteSampler
+
+__all__ = ['ResumableDefaultSampler', 'ResumableInfiniteSampler']

@@ -1,0 +1,131 @@
+"""Validation and test loops that evaluate both tasks of the SSM in one run."""
+import logging
+from typing import Dict, List, Optional, Tuple, Union
+
+from mmengine.evaluator import Evaluator
+from mmengine.logging import print_log
+from mmengine.runner import TestLoop, ValLoop
+from mmengine.runner.loops import _parse_losses
+from mmdet.registry import LOOPS
+from torch.utils.data import DataLoader
+
+from ...utils import check_checkpoint_file
+
+
+class _DualTaskEvaluation:
+    """Shared by both loops: the segmentation part beside the stock one.
+
+    The stock ``dataloader``/``evaluator`` of the loop are the classification
+    ones; ``seg_dataloader``/``seg_evaluator`` add the segmentation test set
+    (e.g. ``CocoMetric`` with ``prefix='seg'``). Both parts run in one
+    ``run()``: one ``before_*``/``after_*_epoch`` pair of hooks, one dict of
+    metrics whose keys carry each metric's prefix (``seg/...``, ``cls/...``),
+    so ``save_best`` can use any of them.
+    """
+
+    def _init_seg_part(self, runner, seg_dataloader, seg_evaluator) -> None:
+        self.parts: List[Tuple[DataLoader, Evaluator]] = []
+        if seg_dataloader is not None:
+            if seg_evaluator is None:
+                raise ValueError(f'{type(self).__name__}: seg_dataloader is set '
+                                 f'but seg_evaluator is not')
+            if isinstance(seg_dataloader, dict):
+                seg_dataloader = runner.build_dataloader(seg_dataloader, seed=runner.seed)
+            if isinstance(seg_evaluator, (dict, list)):
+                seg_evaluator = runner.build_evaluator(seg_evaluator)
+            seg_evaluator.dataset_meta = getattr(seg_dataloader.dataset, 'metainfo', None)
+            self.parts.append((seg_dataloader, seg_evaluator))
+        self.parts.append((self.dataloader, self.evaluator))
+        for _, evaluator in self.parts:  # metrics that save files write to the log dir
+            for metric in evaluator.metrics:
+                if getattr(metric, 'out_dir', 'absent') is None:
+                    metric.out_dir = runner.log_dir
+
+    def _evaluate_parts(self) -> Dict[str, float]:
+        cls_part = (self.dataloader, self.evaluator)
+        metrics: Dict[str, float] = {}
+        try:
+            for dataloader, evaluator in self.parts:
+                # run_iter() of the parent and the log processor read these
+                self.dataloader, self.evaluator = dataloader, evaluator
+                for idx, data_batch in enumerate(dataloader):
+                    self.run_iter(idx, data_batch)
+                part = evaluator.evaluate(len(dataloader.dataset))
+                clash = sorted(set(part) & set(metrics))
+                if clash:
+                    raise KeyError(f'{type(self).__name__}: both tasks report {clash}; '
+                                   f'give their metrics different prefixes')
+                metrics.update(part)
+        finally:
+            self.dataloader, self.evaluator = cls_part
+        return metrics
+
+
+@LOOPS.register_module()
+class DualTaskValLoop(_DualTaskEvaluation, ValLoop):
+    """:class:`ValLoop` over the classification set and the lesion set.
+
+    Args:
+        runner (Runner): The runner.
+        dataloader (DataLoader or dict): Classification dataloader.
+        evaluator (Evaluator or dict or list): Classification metrics.
+        seg_dataloader (DataLoader or dict, optional): Segmentation dataloader.
+        seg_evaluator (Evaluator or dict or list, optional): Its metrics.
+        fp16 (bool): Whether to run in fp16. Defaults to False.
+    """
+
+    def __init__(self, runner, dataloader: Union[DataLoader, Dict],
+                 evaluator: Union[Evaluator, Dict, List],
+                 seg_dataloader: Optional[Union[DataLoader, Dict]] = None,
+                 seg_evaluator: Optional[Union[Evaluator, Dict, List]] = None,
+                 fp16: bool = False) -> None:
+        super().__init__(runner, dataloader, evaluator, fp16)
+        self._init_seg_part(runner, seg_dataloader, seg_evaluator)
+
+    def run(self) -> dict:
+        self.runner.call_hook('before_val')
+        self.runner.call_hook('before_val_epoch')
+        self.runner.model.eval()
+        self.val_loss.clear()
+        metrics = self._evaluate_parts()
+        if self.val_loss:
+            metrics.update(_parse_losses(self.val_loss, 'val'))
+        self.runner.call_hook('after_val_epoch', metrics=metrics)
+        self.runner.call_hook('after_val')
+        return metrics
+
+
+@LOOPS.register_module()
+class DualTaskTestLoop(_DualTaskEvaluation, TestLoop):
+    """:class:`TestLoop` over the classification set and the lesion set.
+
+    Args: as :class:`DualTaskValLoop`.
+    """
+
+    def __init__(self, runner, dataloader: Union[DataLoader, Dict],
+                 evaluator: Union[Evaluator, Dict, List],
+                 seg_dataloader: Optional[Union[DataLoader, Dict]] = None,
+                 seg_evaluator: Optional[Union[Evaluator, Dict, List]] = None,
+                 fp16: bool = False) -> None:
+        # The loop is built before the runner loads the weights: check the
+        # checkpoint first, so a bad path fails fast and clearly.
+        if runner._load_from:
+            check_checkpoint_file(str(runner._load_from))
+        else:
+            print_log('DualTaskTestLoop: no checkpoint given (load_from / '
+                      '--checkpoint): testing untrained weights',
+                      logger='current', level=logging.WARNING)
+        super().__init__(runner, dataloader, evaluator, fp16)
+        self._init_seg_part(runner, seg_dataloader, seg_evaluator)
+
+    def run(self) -> dict:
+        self.runner.call_hook('before_test')
+        self.runner.call_hook('before_test_epoch')
+        self.runner.model.eval()
+        self.test_loss.clear()
+        metrics = self._evaluate_parts()
+        if self.test_loss:
+            metrics.update(_parse_losses(self.test_loss, 'test'))
+        self.runner.call_hook('after_test_epoch', metrics=metrics)
+        self.runner.call_hook('after_test')
+        return metrics
