@@ -77,11 +77,12 @@ def is_nifti(path: str) -> bool:
     return path.lower().endswith(NIFTI_SUFFIXES)
 
 
-def dicom_to_hu(source: Union[str, bytes]) -> np.ndarray:
+def dicom_to_hu(source: Union[str, bytes], name: Optional[str] = None) -> np.ndarray:
     """Read one DICOM slice in Hounsfield units.
 
     Args:
         source: file path or the file's bytes.
+        name: the file's name for error messages (default: the path).
 
     Returns:
         (H, W) float32: ``stored value * RescaleSlope + RescaleIntercept`` (slope 1
@@ -89,7 +90,7 @@ def dicom_to_hu(source: Union[str, bytes]) -> np.ndarray:
     """
     import pydicom  # deferred: only DICOM users need it
 
-    name = source if isinstance(source, str) else '<DICOM bytes>'
+    name = name or (source if isinstance(source, str) else '<DICOM bytes>')
     try:
         ds = pydicom.dcmread(source if isinstance(source, str) else io.BytesIO(source))
         pixels = ds.pixel_array
@@ -119,7 +120,7 @@ def decode_ct_image(content: bytes, path: str, level: float = LUNG_WINDOW_LEVEL,
         (H, W, 3) uint8, BGR.
     """
     if is_dicom(path, content):
-        return to_bgr(apply_window(dicom_to_hu(content), level, width))
+        return to_bgr(apply_window(dicom_to_hu(content, path), level, width))
     if not content:
         raise CTReadError(f'{path}: empty file; expected a PNG, JPEG or DICOM slice')
     img = cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_UNCHANGED)
