@@ -523,23 +523,28 @@ class SliceRenderer:
                 sides = ['right', 'left'] + list(rng.choice(['right', 'left'], n - 2))
             else:
                 sides = [str(rng.choice(['right', 'left']))] * n
+        placed: List[Tuple[np.ndarray, float]] = []
         for side in sides:
             contour = self._contour(side)
             if len(contour) < 8:
                 continue
             radius = s * (rng.uniform(0.022, 0.032) if hard else rng.uniform(0.03, 0.065))
             hu = rng.uniform(-730, -660) if hard else rng.uniform(-640, -430)
-            for _ in range(6):  # retry where a concave lung leaves the patch outside
+            for _ in range(8):  # retry where a concave lung leaves the patch outside
                 p = contour[self._pleural_point(contour, posterior=2.0, lateral=1.0)]
                 inward = self.lung_centroids[side] - p
                 inward /= np.linalg.norm(inward) + 1e-6
                 centre = p + inward * radius * rng.uniform(0.3, 0.9)
+                # Multifocal: keep the patches apart (most tries find a free spot).
+                if any(np.linalg.norm(centre - c) < 1.3 * (radius + r) for c, r in placed):
+                    continue
                 aspect = rng.uniform(0.7, 1.4)
                 region, box = self._blob(centre, radius, aspect, rng.uniform(0, np.pi), 0.1)
                 if region.sum() >= 0.5 * np.pi * radius ** 2:
                     break
             else:
                 continue
+            placed.append((centre, radius))
             if not hard and rng.random() < 0.3:  # crazy paving: thickened septa
                 lines = np.zeros_like(region)
                 h, w = region.shape
