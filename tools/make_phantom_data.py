@@ -45,7 +45,7 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 from multiprocessing import get_context
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -188,6 +188,11 @@ def _blend(hu: np.ndarray, alpha_u8: np.ndarray, value) -> None:
     hu[box] += a * (np.float32(value) - hu[box])
 
 
+def _ipt(p: np.ndarray) -> Tuple[int, int]:
+    """A point as the int tuple cv2's line drawing takes."""
+    return int(round(p[0])), int(round(p[1]))
+
+
 def _largest_component(mask: np.ndarray) -> np.ndarray:
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if n <= 2:
@@ -223,10 +228,13 @@ class SliceRenderer:
 
     # ------------------------------------------------------------------ anatomy
     def draw_anatomy(self) -> None:
+        """Table, body wall, bones, mediastinum, lungs with vessels and airways (HU)."""
         s, a, rng, z = self.s, self.a, self.rng, self.z
         cx, cy = a.cx * s, a.cy * s
         ax, ay = a.body_ax * s, a.body_ay * s
-        u8 = lambda: np.zeros((s, s), np.uint8)  # noqa: E731
+
+        def u8() -> np.ndarray:  # an empty drawing canvas
+            return np.zeros((s, s), np.uint8)
 
         # Table under the patient: a thin curved couch.
         table = _ellipse(u8(), cx, cy + ay + 0.52 * s, 0.75 * s, 0.5 * s, 255,
@@ -393,9 +401,9 @@ class SliceRenderer:
                 p = hilum.copy()
                 target = pts[rng.integers(0, n)]
                 thick = 0.0065 * s
-                for step in range(int(rng.integers(2, 4))):
+                for _ in range(int(rng.integers(2, 4))):
                     q = p + (target - p) * rng.uniform(0.35, 0.6) + rng.normal(0, 0.01 * s, 2)
-                    cv2.line(vessel, tuple(np.round(p).astype(int)), tuple(np.round(q).astype(int)),
+                    cv2.line(vessel, _ipt(p), _ipt(q),
                              255, max(1, int(round(thick))), cv2.LINE_AA)
                     p, thick = q, thick * 0.65
             # Bronchi beside the central vessels (bronchovascular bundles).
@@ -643,15 +651,14 @@ class SliceRenderer:
             p = apex + (arc[len(arc) // 2] - apex) * 0.1
             target = arc[rng.integers(0, len(arc))]
             thick = 0.0045 * s
-            for step in range(3):  # tapering and branching towards the pleura
+            for _ in range(3):  # tapering and branching towards the pleura
                 q = p + (target - p) * rng.uniform(0.3, 0.45) + rng.normal(0, 0.005 * s, 2)
                 w = max(1, int(round(thick)))
-                cv2.line(tubes, tuple(np.round(p).astype(int)), tuple(np.round(q).astype(int)),
+                cv2.line(tubes, _ipt(p), _ipt(q),
                          200, w, cv2.LINE_AA)
                 if rng.random() < 0.5:
                     side = q + (arc[rng.integers(0, len(arc))] - q) * 0.3
-                    cv2.line(tubes, tuple(np.round(q).astype(int)),
-                             tuple(np.round(side).astype(int)), 160, max(1, w - 1), cv2.LINE_AA)
+                    cv2.line(tubes, _ipt(q), _ipt(side), 160, max(1, w - 1), cv2.LINE_AA)
                 p, thick = q, thick * 0.75
         margin = max(2, int(round(0.008 * s)))
         core = cv2.erode(region, np.ones((3, 3), np.uint8), iterations=margin)
