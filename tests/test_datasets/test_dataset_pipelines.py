@@ -75,3 +75,30 @@ def test_classification_samples(cfg, prepared_phantom, registered):
     assert labels == {0, 1, 2}
     # The grey slice is replicated to three identical channels.
     assert torch.equal(inputs[0], inputs[1]) and torch.equal(inputs[1], inputs[2])
+
+
+def test_coco_metric_scores_perfect_predictions_one(cfg, prepared_phantom, registered):
+    """The converted lesion file and the packed test samples agree with CocoMetric."""
+    from mmdet.registry import METRICS
+
+    test_cfg = cfg.seg_test_dataloader.dataset.copy()
+    test_cfg['data_root'] = prepared_phantom
+    # Ground truth at the original size, as a perfect model would predict it.
+    test_cfg['pipeline'] = [p for p in test_cfg['pipeline'] if p['type'] != 'Resize']
+    dataset = DATASETS.build(test_cfg)
+    metric = METRICS.build(dict(cfg.seg_test_evaluator,
+                                ann_file=prepared_phantom + 'annotations/lesion_test.json'))
+    metric.dataset_meta = dataset.metainfo
+    samples = []
+    for i in range(len(dataset)):
+        data_sample = dataset[i]['data_samples']
+        gt = data_sample.gt_instances
+        pred = dict(bboxes=gt.bboxes.tensor, labels=gt.labels,
+                    scores=torch.ones(len(gt)),
+                    masks=torch.from_numpy(gt.masks.masks).bool())
+        samples.append(dict(img_id=data_sample.img_id, ori_shape=data_sample.ori_shape,
+                            pred_instances=pred))
+    metric.process({}, samples)
+    results = metric.evaluate(len(samples))
+    assert results['coco/bbox_mAP_50'] == pytest.approx(1.0)
+    assert results['coco/segm_mAP'] == pytest.approx(1.0)
