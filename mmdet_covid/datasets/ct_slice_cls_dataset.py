@@ -25,18 +25,14 @@ class CTSliceClsDataset(BaseDataset):
     order of the file must equal the dataset's: a model trained with another order
     would predict the wrong names silently.
 
-    Args:
-        data_prefix: ``dict(img_path=...)``, the folder ``img_path`` is relative to.
-        **kwargs: the other arguments of :class:`mmengine.dataset.BaseDataset`.
+    Arguments are those of :class:`mmengine.dataset.BaseDataset`; ``data_prefix`` is
+    ``dict(img_path=...)``, the folder ``img_path`` is relative to.
     """
 
     METAINFO = {
         'classes': ('Normal', 'CP', 'COVID-19'),
         'palette': [(0, 160, 0), (255, 160, 0), (220, 20, 60)],
     }
-
-    def __init__(self, *args, data_prefix: dict = dict(img_path=''), **kwargs) -> None:
-        super().__init__(*args, data_prefix=data_prefix, **kwargs)
 
     def load_data_list(self) -> List[dict]:
         """Read, check and prefix the data list of the annotation file."""
