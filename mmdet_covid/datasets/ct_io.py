@@ -1,0 +1,214 @@
+"""Reading chest-CT slices from the formats they are published in.
+
+Every reader returns the same thing: an (H, W, 3) uint8 image in BGR channel order
+(mmcv's convention; grey values are replicated), so that an 8-bit PNG of COVIDx-CT, a
+16-bit PNG export, a DICOM file and a NIfTI volume feed the same pipeline.
+
+* 8-bit PNG / JPEG, grey or colour: used as stored (they are already windowed).
+* 16-bit PNG: stored value = HU + ``hu_offset_16bit`` (DeepLesion's convention,
+  offset 32768), then the lung window.
+* DICOM: ``RescaleSlope`` and ``RescaleIntercept`` give Hounsfield units, then the
+  lung window.
+* NIfTI (``.nii``, ``.nii.gz``): a volume in HU; :func:`iter_nifti_slices` yields its
+  axial slices in radiological orientation (patient's right on the image left,
+  anterior at the top), and :class:`~mmdet_covid.datasets.transforms.LoadCTSlice`
+  reads one slice given ``slice_index``.
+"""
+import io
+from typing import Iterator, List, Optional, Tuple, Union
+
+import cv2
+import numpy as np
+
+LUNG_WINDOW_LEVEL = -600.0
+LUNG_WINDOW_WIDTH = 1500.0
+DEEPLESION_HU_OFFSET = 32768
+
+DICOM_SUFFIXES = ('.dcm', '.dicom')
+NIFTI_SUFFIXES = ('.nii', '.nii.gz')
+
+
+class CTReadError(ValueError):
+    """A CT file that cannot be read as a slice (message names the file)."""
+
+
+def apply_window(hu: np.ndarray, level: float = LUNG_WINDOW_LEVEL,
+                 width: float = LUNG_WINDOW_WIDTH) -> np.ndarray:
+    """Map Hounsfield units to grey values through a display window.
+
+    Args:
+        hu: (H, W) array in HU.
+        level: window centre in HU.
+        width: window width in HU; ``level - width / 2`` maps to 0 and
+            ``level + width / 2`` to 255.
+
+    Returns:
+        (H, W) uint8.
+    """
+    if width <= 0:
+        raise ValueError(f'window width {width}: expected a positive number of HU')
+    low = level - width / 2
+    grey = (np.asarray(hu, np.float32) - np.float32(low)) * np.float32(255.0 / width)
+    return np.clip(np.rint(grey), 0, 255).astype(np.uint8)
+
+
+def to_bgr(img: np.ndarray) -> np.ndarray:
+    """(H, W) grey or (H, W, C) colour uint8 image to a contiguous (H, W, 3) BGR image."""
+    if img.ndim == 2:
+        return np.ascontiguousarray(np.repeat(img[:, :, None], 3, axis=2))
+    if img.ndim == 3 and img.shape[2] == 1:
+        return np.ascontiguousarray(np.repeat(img, 3, axis=2))
+    if img.ndim == 3 and img.shape[2] == 4:  # drop the alpha channel
+        return np.ascontiguousarray(img[:, :, :3])
+    if img.ndim == 3 and img.shape[2] == 3:
+        return np.ascontiguousarray(img)
+    raise ValueError(f'image of shape {img.shape}: expected (H, W), (H, W, 1), (H, W, 3) '
+                     'or (H, W, 4)')
+
+
+def is_dicom(path: str, content: Optional[bytes] = None) -> bool:
+    """True for a ``.dcm``/``.dicom`` name or a Part-10 preamble (``DICM`` at 128)."""
+    if path.lower().endswith(DICOM_SUFFIXES):
+        return True
+    return content is not None and content[128:132] == b'DICM'
+
+
+def is_nifti(path: str) -> bool:
+    return path.lower().endswith(NIFTI_SUFFIXES)
+
+
+def dicom_to_hu(source: Union[str, bytes], name: Optional[str] = None) -> np.ndarray:
+    """Read one DICOM slice in Hounsfield units.
+
+    Args:
+        source: file path or the file's bytes.
+        name: the file's name for error messages (default: the path).
+
+    Returns:
+        (H, W) float32: ``stored value * RescaleSlope + RescaleIntercept`` (slope 1
+        and intercept 0 when the tags are absent).
+    """
+    import pydicom  # deferred: only DICOM users need it
+
+    name = name or (source if isinstance(source, str) else '<DICOM bytes>')
+    try:
+        ds = pydicom.dcmread(source if isinstance(source, str) else io.BytesIO(source))
+        pixels = ds.pixel_array
+    except Exception as exc:
+        raise CTReadError(f'{name}: cannot read DICOM pixel data ({exc}); expected a '
+                          'complete single-frame DICOM file') from None
+    if pixels.ndim != 2:
+        raise CTReadError(f'{name}: DICOM pixel array has shape {pixels.shape}; expected '
+                          'one greyscale slice (rows, columns)')
+    slope = float(getattr(ds, 'RescaleSlope', 1.0) or 1.0)
+    intercept = float(getattr(ds, 'RescaleIntercept', 0.0) or 0.0)
+    return pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+
+
+def decode_ct_image(content: bytes, path: str, level: float = LUNG_WINDOW_LEVEL,
+                    width: float = LUNG_WINDOW_WIDTH,
+                    hu_offset_16bit: float = DEEPLESION_HU_OFFSET) -> np.ndarray:
+    """Decode one slice file (PNG, JPEG or DICOM) to an (H, W, 3) uint8 BGR image.
+
+    Args:
+        content: the file's bytes.
+        path: its name, for the format and for error messages.
+        level, width: the window applied to HU data (DICOM, 16-bit PNG).
+        hu_offset_16bit: subtracted from 16-bit PNG values to get HU.
+
+    Returns:
+        (H, W, 3) uint8, BGR.
+    """
+    if is_dicom(path, content):
+        return to_bgr(apply_window(dicom_to_hu(content, path), level, width))
+    if not content:
+        raise CTReadError(f'{path}: empty file; expected a PNG, JPEG or DICOM slice')
+    img = cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise CTReadError(f'{path}: cannot decode the image (unreadable or truncated); '
+                          'expected a PNG, JPEG or DICOM slice')
+    if img.dtype == np.uint16:
+        if img.ndim == 3:
+            if not all(np.array_equal(img[..., 0], img[..., c]) for c in range(1, 3)):
+                raise CTReadError(f'{path}: 16-bit colour image; expected a 16-bit grey '
+                                  'slice (HU + offset)')
+            img = img[..., 0]
+        hu = img.astype(np.float32) - np.float32(hu_offset_16bit)
+        return to_bgr(apply_window(hu, level, width))
+    if img.dtype != np.uint8:
+        raise CTReadError(f'{path}: pixel type {img.dtype}; expected 8-bit or 16-bit')
+    return to_bgr(img)
+
+
+def load_nifti_hu(path: str) -> np.ndarray:
+    """Read a NIfTI volume as axial slices in radiological orientation.
+
+    The volume is reoriented to RAS+ (nibabel's closest canonical), then each axial
+    slice ``[:, :, k]`` is transposed and flipped so that rows run anterior to
+    posterior and columns from the patient's right to left, as in DICOM.
+
+    Args:
+        path: ``.nii`` or ``.nii.gz`` file (values in HU after nibabel applies the
+            header's scl_slope / scl_inter).
+
+    Returns:
+        (D, H, W) float32, slice ``k`` feet to head.
+    """
+    import nibabel as nib  # deferred: only NIfTI users need it
+
+    try:
+        img = nib.as_closest_canonical(nib.load(path))
+        vol = np.asanyarray(img.dataobj, dtype=np.float32)
+    except Exception as exc:
+        raise CTReadError(f'{path}: cannot read the NIfTI volume ({exc}); expected a '
+                          'complete .nii or .nii.gz file') from None
+    if vol.ndim == 4 and vol.shape[3] == 1:
+        vol = vol[..., 0]
+    if vol.ndim != 3:
+        raise CTReadError(f'{path}: NIfTI data has shape {vol.shape}; expected a 3-D '
+                          'volume')
+    # (x: R->L flipped to columns, y: A at the top, z) -> (z, rows, columns)
+    return np.ascontiguousarray(vol.transpose(2, 1, 0)[:, ::-1, ::-1])
+
+
+def iter_nifti_slices(path: str, level: float = LUNG_WINDOW_LEVEL,
+                      width: float = LUNG_WINDOW_WIDTH,
+                      ) -> Iterator[Tuple[int, np.ndarray]]:
+    """Yield the axial slices of a NIfTI CT volume, ready for the model.
+
+    Example::
+
+        from mmdet.apis import init_detector, inference_detector
+        for k, img in iter_nifti_slices('scan.nii.gz'):
+            result = inference_detector(model, img)  # img is (H, W, 3) BGR uint8
+
+    Args:
+        path: ``.nii`` or ``.nii.gz`` volume in HU.
+        level, width: the display window.
+
+    Yields:
+        (slice index, (H, W, 3) uint8 BGR image), feet to head.
+    """
+    vol = load_nifti_hu(path)
+    for k in range(vol.shape[0]):
+        yield k, to_bgr(apply_window(vol[k], level, width))
+
+
+def nifti_slice_infos(path: str) -> List[dict]:
+    """Data infos of every axial slice of a NIfTI volume, for a dataset whose pipeline
+    starts with ``LoadCTSlice`` (it reads ``slice_index``). Reads only the header.
+
+    Returns:
+        ``[{'img_path': path, 'slice_index': k}, ...]``, feet to head.
+    """
+    import nibabel as nib
+
+    try:
+        img = nib.load(path)
+    except Exception as exc:
+        raise CTReadError(f'{path}: cannot read the NIfTI header ({exc}); expected a '
+                          '.nii or .nii.gz file') from None
+    # The axial axis is the one whose direction is superior or inferior.
+    axes = [i for i, code in enumerate(nib.aff2axcodes(img.affine)) if code in 'SI']
+    depth = img.shape[axes[0] if axes else 2]
+    return [dict(img_path=path, slice_index=k) for k in range(depth)]

@@ -1,0 +1,33 @@
+"""LesionSegDataset: lesion instances of the CNCB-nCoV lesion set in COCO format."""
+from typing import List
+
+from mmdet.datasets import CocoDataset
+from mmdet.registry import DATASETS
+
+
+@DATASETS.register_module()
+class LesionSegDataset(CocoDataset):
+    """COCO instance file of lung lesions, one class ``lesion`` (GGO + consolidation).
+
+    Written by ``tools/dataset_converters/cncb_to_coco.py``; ``file_name`` is relative
+    to ``data_prefix['img']``. Every class of ``metainfo`` must be a category of the
+    file: mmdet would otherwise drop its annotations without a word (for the
+    ``--classes ggo-consolidation`` files, pass
+    ``metainfo=dict(classes=('GGO', 'consolidation'))``).
+    """
+
+    METAINFO = {
+        'classes': ('lesion', ),
+        'palette': [(220, 20, 60)],
+    }
+
+    def load_data_list(self) -> List[dict]:
+        """Load the COCO file and check that it holds every class of the dataset."""
+        data_list = super().load_data_list()
+        classes = tuple(self.metainfo['classes'])
+        if len(self.cat_ids) != len(classes):
+            raise ValueError(
+                f'{self.ann_file}: {len(self.cat_ids)} of the classes {classes} are '
+                'categories of the file; expected all of them (write the file with '
+                'tools/dataset_converters/cncb_to_coco.py and matching --classes)')
+        return data_list
