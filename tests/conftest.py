@@ -1,5 +1,9 @@
 """Shared fixtures: the plugin's configs and tiny hand-made batches."""
+import os
 import os.path as osp
+import subprocess
+import sys
+import uuid
 from typing import List
 
 import numpy as np
@@ -17,6 +21,49 @@ import mmdet_covid  # noqa: F401  (registers the plugin)
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs')
 MODEL_BASE = osp.join(CONFIG_DIR, '_base_', 'models', 'ssm_r18-b3.py')
+
+
+@pytest.fixture(scope='session')
+def prepared_phantom(tmp_path_factory):
+    """``bash tools/prepare_phantom.sh`` at 128x128 (area rule scaled down to 10 px).
+
+    Returns:
+        The data root (with a trailing slash), as the configs' ``data_root``.
+    """
+    root = str(tmp_path_factory.mktemp('data') / 'phantom')
+    env = dict(os.environ, PYTHON=sys.executable, MIN_AREA='10')
+    proc = subprocess.run(
+        ['bash', osp.join(REPO_ROOT, 'tools', 'prepare_phantom.sh'), root, '--seg', '12',
+         '--cls', '18', '--size', '128', '--seed', '2', '--frames-per-scan', '3',
+         '--workers', '1'], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return root + '/'
+
+
+def tiny_ssm_cfg(data_root: str, work_dir: str, size: int = 128,
+                 config: str = 'ssm/ssm_r18-b3-aug_50e_cncb-covidx.py') -> Config:
+    """A plugin config re-pointed at a small phantom, images resized to ``size``."""
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, config))
+
+    def repoint(node):
+        if isinstance(node, dict):
+            if node.get('type') == 'Resize':
+                node['scale'] = (size, size)
+            for key, value in node.items():
+                node[key] = repoint(value)
+        elif isinstance(node, list):
+            return [repoint(v) for v in node]
+        elif isinstance(node, str) and node.startswith('data/phantom/'):
+            return data_root + node[len('data/phantom/'):]
+        return node
+
+    repoint(cfg._cfg_dict)
+    cfg.work_dir = work_dir
+    cfg.experiment_name = f'test_{uuid.uuid4().hex[:8]}'
+    cfg.randomness = dict(seed=0)
+    cfg.default_hooks.logger.interval = 1
+    cfg.visualizer.vis_backends = [dict(type='LocalVisBackend')]
+    return cfg
 
 
 @pytest.fixture(autouse=True)

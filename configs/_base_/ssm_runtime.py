@@ -1,9 +1,31 @@
 _base_ = 'mmdet::_base_/default_runtime.py'
 
-# Copy the segmentation RoI branch into the frozen classification branch
-# whenever the segmentation loss reaches a new minimum (reference code).
-custom_hooks = [dict(type='ImageBranchSyncHook', policy='on_best_seg_loss')]
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=50),
+    checkpoint=dict(
+        type='CheckpointHook',
+        interval=1,
+        max_keep_ckpts=3,
+        save_best='cls/f1_weighted',
+        rule='greater',
+        # written to a temporary file and renamed: never a truncated checkpoint
+        backend_args=dict(backend='atomic_local')))
+
+custom_hooks = [
+    # Copy the segmentation RoI branch into the frozen classification branch
+    # whenever the segmentation loss reaches a new minimum (reference code).
+    dict(type='ImageBranchSyncHook', policy='on_best_seg_loss'),
+    # Distributed: average the BatchNorm statistics of the ranks after each
+    # epoch, so that every rank (and the checkpoint) holds the same model.
+    dict(type='SyncBuffersHook'),
+]
 
 # Each iteration runs a segmentation step and a classification step, and each
-# leaves some parameters without gradients (S, resp. RPN/RoI).
-model_wrapper_cfg = dict(type='MMDistributedDataParallel', find_unused_parameters=True)
+# leaves some parameters without gradients (S, resp. RPN/RoI). The wrapper is
+# MMDistributedDataParallel that also accepts CPU models (gloo); the runner
+# looks it up in mmengine's root registry, hence the scope prefix.
+model_wrapper_cfg = dict(
+    type='mmdet.AnyDeviceDistributedDataParallel', find_unused_parameters=True)
+
+# gloo works everywhere (CPU and GPU); override with nccl on GPU clusters
+env_cfg = dict(dist_cfg=dict(backend='gloo'))

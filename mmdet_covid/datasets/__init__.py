@@ -1,5 +1,9 @@
 from .ct_slice_cls_dataset import CTSliceClsDataset
 from .lesion_seg_dataset import LesionSegDataset
+from .samplers import ResumableDefaultSampler, ResumableInfiniteSampler
 from .transforms import BodyCrop, LoadCTSlice, PackSSMInputs
 
-__all__ = ['CTSliceClsDataset', 'LesionSegDataset', 'BodyCrop', 'LoadCTSlice', 'PackSSMInputs']
+__all__ = [
+    'CTSliceClsDataset', 'LesionSegDataset', 'ResumableDefaultSampler',
+    'ResumableInfiniteSampler', 'BodyCrop', 'LoadCTSlice', 'PackSSMInputs'
+]

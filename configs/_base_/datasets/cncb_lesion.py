@@ -53,6 +53,7 @@ seg_test_dataloader = dict(
         backend_args=seg_backend_args))
 seg_test_evaluator = dict(
     type='CocoMetric',
+    prefix='seg',  # seg/bbox_mAP_50, seg/segm_mAP, ...
     ann_file=seg_data_root + 'annotations/lesion_test.json',
     metric=['bbox', 'segm'],
     format_only=False,

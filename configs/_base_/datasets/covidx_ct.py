@@ -22,7 +22,8 @@ cls_train_dataloader = dict(
     batch_size=1,
     num_workers=0,
     persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # a DefaultSampler that a resumed run can start part-way through an epoch
+    sampler=dict(type='ResumableDefaultSampler', shuffle=True),
     dataset=dict(
         type=cls_dataset_type,
         data_root=cls_data_root,

@@ -33,11 +33,19 @@ model = dict(
         roi_batch_selection=dict(
             type='RoIBatchSelection', num_rois=128, nms_iou=0.75,
             score_thr=-0.01, min_area=1e-5, row_content='deltas'),
+        # RoIAlign 7x7 / 14x14, sampling ratio 2, computed as a sparse matrix
+        # product (mmcv's CPU kernel is single-threaded; same output).
         bbox_roi_extractor=dict(
-            roi_layer=dict(sampling_ratio=2), featmap_strides=[16]),
+            type='SingleLevelRoIExtractor',
+            roi_layer=dict(_delete_=True, type='SparseRoIAlign', output_size=7,
+                           sampling_ratio=2),
+            featmap_strides=[16]),
         bbox_head=dict(fc_out_channels=128, num_classes=1),
         mask_roi_extractor=dict(
-            roi_layer=dict(sampling_ratio=2), featmap_strides=[16]),
+            type='SingleLevelRoIExtractor',
+            roi_layer=dict(_delete_=True, type='SparseRoIAlign', output_size=14,
+                           sampling_ratio=2),
+            featmap_strides=[16]),
         mask_head=dict(
             type='BatchPasteMaskHead', num_convs=1, conv_out_channels=128,
             num_classes=1)),

@@ -6,6 +6,7 @@ import math
 from typing import Dict, Optional, Sequence, Union
 
 import torch
+from mmengine.dataset import InfiniteSampler
 from mmengine.dist import all_reduce, get_world_size
 from mmengine.logging import print_log
 from mmengine.runner import EpochBasedTrainLoop
@@ -114,17 +115,24 @@ class InterleavedTrainLoop(EpochBasedTrainLoop):
         else:
             self.seg_dataloader = cfg
         check_dataset_kind(self.seg_dataloader, 'seg', 'train_cfg.seg_dataloader')
-        # One segmentation batch was drawn per iteration so far.
+        # One segmentation batch was drawn per iteration so far: continue the
+        # stream at the next one.
         consumed = self._iter
         sampler = sampler_of(self.seg_dataloader)
         if consumed and hasattr(sampler, 'skip'):
-            sampler.skip(consumed * self.seg_dataloader.batch_size)
+            batch_size = self.seg_dataloader.batch_size
+            if isinstance(sampler, InfiniteSampler):
+                sampler.skip(consumed * batch_size)
+            else:  # a finite sampler is cycled epoch after epoch
+                self._seg_epoch, offset = divmod(consumed, len(self.seg_dataloader))
+                sampler.set_epoch(self._seg_epoch)
+                sampler.skip(offset * batch_size)
             consumed = 0
         self._seg_iterator = iter(self.seg_dataloader)
         if consumed:
             print_log(f'Resuming: loading and discarding {consumed} segmentation '
-                      f'batches (use ResumableInfiniteSampler to skip them '
-                      f'without loading)', logger='current', level=logging.WARNING)
+                      f'batches (a Resumable* sampler skips them without '
+                      f'loading)', logger='current', level=logging.WARNING)
             for _ in range(consumed):
                 self._next_seg_batch()
 
@@ -227,17 +235,17 @@ class InterleavedTrainLoop(EpochBasedTrainLoop):
                 key = f'{task}_loss'
                 if key in log_vars:
                     continue  # the total is that single loss
-            out[key] = value
+            out[key] = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
         return out
 
     def _check_finite(self, outputs: Dict[str, float]) -> None:
-        bad = {k: float(v) for k, v in outputs.items() if not math.isfinite(float(v))}
+        bad = {k: v for k, v in outputs.items() if not math.isfinite(v)}
         if bad:
             last = self.runner.message_hub.get_info('last_ckpt', None)
             raise FloatingPointError(
                 f'Non-finite loss at epoch {self._epoch + 1}, iteration '
                 f'{self._iter + 1}: ' + ', '.join(f'{k}={v}' for k, v in bad.items())
-                + f' (all values: ' + ', '.join(f'{k}={float(v):.4g}' for k, v in
-                                                outputs.items()) + '). Training '
+                + ' (all values: ' + ', '.join(f'{k}={v:.4g}' for k, v in
+                                               outputs.items()) + '). Training '
                 f'stopped before any checkpoint of this state was written; the '
                 f'last good checkpoint is {last or "none (none was saved yet)"}.')

@@ -25,11 +25,16 @@ class DualTaskDataPreprocessor(DetDataPreprocessor):
     """:class:`DetDataPreprocessor` for the SSM's two kinds of batches.
 
     Identical to the parent, but checks first that a training batch is all
-    segmentation or all classification samples: the parent would otherwise
-    fail on a mixed batch with an unrelated error while padding masks.
+    segmentation or all classification samples (the parent would fail on a
+    mixed batch with an unrelated error), and pads masks only in batches that
+    have instances: classification samples carry no ``gt_instances``.
     """
 
     def forward(self, data: dict, training: bool = False) -> dict:
         if training and data.get('data_samples'):
             batch_task(data['data_samples'])
         return super().forward(data, training)
+
+    def pad_gt_masks(self, batch_data_samples) -> None:
+        if 'gt_instances' in batch_data_samples[0]:
+            super().pad_gt_masks(batch_data_samples)

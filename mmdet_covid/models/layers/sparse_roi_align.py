@@ -1,0 +1,132 @@
+"""RoIAlign as one sparse matrix product: fast forward *and* backward on CPU."""
+import warnings
+from typing import Tuple, Union
+
+import torch
+from mmcv.ops import RoIAlign
+from mmdet.registry import MODELS
+from torch import Tensor, nn
+from torch.nn.modules.utils import _pair
+
+
+def roi_align_matrix(rois: Tensor, feat_shape: Tuple[int, int, int], output_size: Tuple[int, int],
+                     spatial_scale: float, sampling_ratio: int, aligned: bool) -> Tensor:
+    """The sparse ``(N * PH * PW, B * H * W)`` matrix of an RoIAlign.
+
+    Row ``(n, ph, pw)`` holds the bilinear weights, divided by the number of
+    sampling points, of the ``sampling_ratio**2`` points of that output bin;
+    the interpolation is that of mmcv's ``RoIAlign`` (points more than one
+    pixel outside the map contribute zero, the others are clamped to it).
+
+    Args:
+        rois (Tensor): ``(N, 5)`` ``(batch_idx, x1, y1, x2, y2)``.
+        feat_shape (tuple): ``(B, H, W)`` of the feature map.
+
+    Returns:
+        Tensor: a sparse CSR matrix.
+    """
+    num_imgs, height, width = feat_shape
+    out_h, out_w = output_size
+    sr = sampling_ratio
+    offset = 0.5 if aligned else 0.0
+    x1 = rois[:, 1] * spatial_scale - offset
+    y1 = rois[:, 2] * spatial_scale - offset
+    roi_w = rois[:, 3] * spatial_scale - offset - x1
+    roi_h = rois[:, 4] * spatial_scale - offset - y1
+    if not aligned:  # legacy mode: force malformed RoIs to be 1x1
+        roi_w, roi_h = roi_w.clamp(min=1.0), roi_h.clamp(min=1.0)
+    device, dtype = rois.device, rois.dtype
+    # Sample coordinates along each axis: (N, out * sr)
+    steps_x = (torch.arange(out_w * sr, device=device, dtype=dtype) + 0.5) / sr
+    steps_y = (torch.arange(out_h * sr, device=device, dtype=dtype) + 0.5) / sr
+    xs = x1[:, None] + steps_x[None] * (roi_w / out_w)[:, None]
+    ys = y1[:, None] + steps_y[None] * (roi_h / out_h)[:, None]
+
+    def axis(coords: Tensor, size: int):
+        """Low/high indices and weights along one axis; zero weight if out."""
+        valid = (coords >= -1.0) & (coords <= size)
+        coords = coords.clamp(min=0)
+        low = coords.floor().clamp(max=size - 1)
+        at_edge = low >= size - 1
+        coords = torch.where(at_edge, low, coords)
+        high = torch.where(at_edge, low, low + 1)
+        frac = coords - low
+        return low.long(), high.long(), (1 - frac) * valid, frac * valid
+
+    xl, xh, wxl, wxh = axis(xs, width)    # (N, out_w * sr)
+    yl, yh, wyl, wyh = axis(ys, height)   # (N, out_h * sr)
+    num = rois.size(0)
+    # Combine the 2 x 2 neighbours of every (y, x) sample point.
+    iy = torch.stack([yl, yl, yh, yh], -1)[:, :, None, :]   # (N, Sy, 1, 4)
+    ix = torch.stack([xl, xh, xl, xh], -1)[:, None, :, :]   # (N, 1, Sx, 4)
+    wy = torch.stack([wyl, wyl, wyh, wyh], -1)[:, :, None, :]
+    wx = torch.stack([wxl, wxh, wxl, wxh], -1)[:, None, :, :]
+    weight = (wy * wx) / (sr * sr)                          # (N, Sy, Sx, 4)
+    col = rois[:, 0].long()[:, None, None, None] * (height * width) + iy * width + ix
+    # Row of each sample point: its output bin.
+    bin_y = torch.arange(out_h * sr, device=device) // sr
+    bin_x = torch.arange(out_w * sr, device=device) // sr
+    row = (torch.arange(num, device=device)[:, None, None] * (out_h * out_w)
+           + bin_y[None, :, None] * out_w + bin_x[None, None, :])  # (N, Sy, Sx)
+    row = row[..., None].expand_as(col)
+    indices = torch.stack([row.reshape(-1), col.reshape(-1)])
+    # Coalescing sums the duplicate (clamped) entries and sorts the rows: the
+    # CSR product is then several times faster than the COO one.
+    matrix = torch.sparse_coo_tensor(
+        indices, weight.reshape(-1), (num * out_h * out_w, num_imgs * height * width),
+        check_invariants=False)
+    with warnings.catch_warnings():  # "sparse CSR support is in beta"
+        warnings.simplefilter('ignore', UserWarning)
+        return matrix.coalesce().to_sparse_csr()
+
+
+@MODELS.register_module()
+class SparseRoIAlign(nn.Module):
+    """mmcv's ``RoIAlign`` (avg pooling, fixed ``sampling_ratio``) computed as
+    one sparse-dense matrix product.
+
+    On a CPU, mmcv's kernel is single-threaded and its backward scatters one
+    value at a time; here forward and backward are both a (multithreaded)
+    sparse matrix product, several times faster. Outputs and gradients equal
+    mmcv's up to float rounding. On CUDA tensors mmcv's kernel is used.
+
+    Args:
+        output_size (int or tuple): ``(PH, PW)``.
+        spatial_scale (float): Input box scale to feature-map scale.
+        sampling_ratio (int): Sampling points per bin along each axis; must
+            be > 0 (the adaptive mode of mmcv, 0, is not supported).
+        aligned (bool): Shift boxes by -0.5 pixel. Defaults to True.
+    """
+
+    def __init__(self, output_size: Union[int, Tuple[int, int]], spatial_scale: float = 1.0,
+                 sampling_ratio: int = 2, aligned: bool = True) -> None:
+        super().__init__()
+        if not isinstance(sampling_ratio, int) or sampling_ratio < 1:
+            raise ValueError(f'SparseRoIAlign: sampling_ratio must be an integer '
+                             f'>= 1, got {sampling_ratio!r}')
+        self.output_size = _pair(output_size)
+        self.spatial_scale = float(spatial_scale)
+        self.sampling_ratio = sampling_ratio
+        self.aligned = aligned
+        self._cuda_op = RoIAlign(self.output_size, self.spatial_scale, sampling_ratio,
+                                 'avg', aligned)
+
+    def forward(self, feats: Tensor, rois: Tensor) -> Tensor:
+        """``(B, C, H, W)`` features, ``(N, 5)`` RoIs -> ``(N, C, PH, PW)``."""
+        if feats.is_cuda:
+            return self._cuda_op(feats, rois)
+        num_imgs, channels, height, width = feats.shape
+        out_h, out_w = self.output_size
+        if rois.size(0) == 0:
+            return feats.new_zeros(0, channels, out_h, out_w)
+        matrix = roi_align_matrix(rois.detach().to(feats.dtype), (num_imgs, height, width),
+                                  self.output_size, self.spatial_scale,
+                                  self.sampling_ratio, self.aligned)
+        flat = feats.permute(0, 2, 3, 1).reshape(num_imgs * height * width, channels)
+        out = torch.sparse.mm(matrix, flat)
+        return out.view(-1, out_h, out_w, channels).permute(0, 3, 1, 2).contiguous()
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(output_size={self.output_size}, spatial_scale='
+                f'{self.spatial_scale}, sampling_ratio={self.sampling_ratio}, '
+                f'aligned={self.aligned})')

@@ -1,0 +1,49 @@
+"""Hooks that the engine tests plug into real runs (also under torchrun)."""
+import os.path as osp
+
+import torch
+from mmengine.dist import get_rank
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmdet.registry import HOOKS
+
+
+class Killed(RuntimeError):
+    """Stands for the process being killed."""
+
+
+@HOOKS.register_module()
+class KillAtIterHook(Hook):
+    """Abort the run after iteration ``at`` (after its checkpoint was saved)."""
+
+    priority = 'LOWEST'
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.iter + 1 == self.at:
+            raise Killed(f'killed after iteration {self.at}')
+
+
+@HOOKS.register_module()
+class PoisonAtIterHook(Hook):
+    """Make S output NaN from iteration ``at`` on (1-based)."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if runner.iter + 1 == self.at:
+            model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+            with torch.no_grad():
+                model.classifier.mlp[0].weight.fill_(float('nan'))
+
+
+@HOOKS.register_module()
+class DumpRankWeightsHook(Hook):
+    """Every rank saves its final weights to ``work_dir/rank<r>.pth``."""
+
+    def after_train(self, runner):
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        torch.save(model.state_dict(), osp.join(runner.work_dir, f'rank{get_rank()}.pth'))

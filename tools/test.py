@@ -1,0 +1,9 @@
+"""Test a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [options]``.
+
+The same as ``mim test mmdet CONFIG --checkpoint CHECKPOINT``; also works under
+torchrun on CPUs (see ``tools/dist_test.sh``).
+"""
+from launch import run_mmdet_tool
+
+if __name__ == '__main__':
+    run_mmdet_tool('test.py')
