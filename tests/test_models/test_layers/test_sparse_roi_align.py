@@ -1,0 +1,49 @@
+import pytest
+import torch
+from mmcv.ops import RoIAlign
+
+from mmdet_covid.models import SparseRoIAlign, SingleLevelRoIExtractor
+
+
+def _rois(n, num_imgs, size, g):
+    xy = torch.rand(n, 2, generator=g) * (size + 60) - 30  # some outside the image
+    wh = torch.rand(n, 2, generator=g) * size * 0.4
+    return torch.cat([torch.randint(0, num_imgs, (n, 1), generator=g).float(), xy, xy + wh], 1)
+
+
+@pytest.mark.parametrize('aligned', [True, False])
+@pytest.mark.parametrize('out,sr,stride', [(7, 2, 16), (14, 2, 8), (5, 3, 4)])
+def test_equals_mmcv_roi_align_forward_and_backward(aligned, out, sr, stride):
+    g = torch.Generator().manual_seed(out * sr)
+    feats = torch.randn(2, 16, 256 // stride, 200 // stride, generator=g, requires_grad=True)
+    rois = _rois(300, 2, 256, g)
+    ref = RoIAlign(out, 1 / stride, sr, 'avg', aligned)(feats, rois)
+    ours = SparseRoIAlign(out, 1 / stride, sr, aligned)(feats, rois)
+    assert ours.shape == ref.shape == (300, 16, out, out)
+    assert torch.allclose(ours, ref, atol=1e-5)
+    grad_out = torch.randn(ref.shape, generator=g)
+    g_ref, = torch.autograd.grad(ref, feats, grad_out)
+    g_ours, = torch.autograd.grad(ours, feats, grad_out)
+    assert torch.allclose(g_ours, g_ref, atol=1e-4)
+
+
+def test_no_rois_and_bad_sampling_ratio():
+    feats = torch.randn(1, 4, 8, 8)
+    assert SparseRoIAlign(7, 1.0)(feats, torch.zeros(0, 5)).shape == (0, 4, 7, 7)
+    with pytest.raises(ValueError, match='sampling_ratio'):
+        SparseRoIAlign(7, 1.0, sampling_ratio=0)
+
+
+def test_extractor_builds_registry_layers_for_one_level():
+    ext = SingleLevelRoIExtractor(
+        roi_layer=dict(type='SparseRoIAlign', output_size=7, sampling_ratio=2),
+        out_channels=4, featmap_strides=[16])
+    assert isinstance(ext.roi_layers[0], SparseRoIAlign)
+    assert ext.roi_layers[0].spatial_scale == 1 / 16
+    stock = SingleLevelRoIExtractor(
+        roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=2),
+        out_channels=4, featmap_strides=[16])
+    assert isinstance(stock.roi_layers[0], RoIAlign)
+    with pytest.raises(ValueError, match='one feature level'):
+        SingleLevelRoIExtractor(roi_layer=dict(type='SparseRoIAlign', output_size=7),
+                                out_channels=4, featmap_strides=[8, 16])
