@@ -10,6 +10,7 @@ from .version import __version__
 
 allow_mmengine_checkpoint_types()
 
-from . import datasets, engine, evaluation, models  # noqa: E402,F401  (registration)
+from . import datasets, engine, evaluation, models, visualization  # noqa: E402,F401,I001
+from . import apis  # noqa: E402,F401
 
 __all__ = ['__version__', 'allow_mmengine_checkpoint_types']

@@ -29,3 +29,12 @@ model_wrapper_cfg = dict(
 
 # gloo works everywhere (CPU and GPU); override with nccl on GPU clusters
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
+
+# Lesion instances plus the predicted slice class on every drawn slice.
+visualizer = dict(type='SSMVisualizer', vis_backends=[dict(type='LocalVisBackend')],
+                  name='visualizer')
+# Accuracies are 0 or 100 for a batch of one: show their running mean.
+log_processor = dict(custom_cfg=[
+    dict(data_src='seg_acc', method_name='mean', window_size=50),
+    dict(data_src='cls_acc', method_name='mean', window_size=50),
+])

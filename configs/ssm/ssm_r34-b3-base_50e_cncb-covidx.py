@@ -1,3 +1,6 @@
 # SSM, ResNet34 blocks 1-3 + FPN, base RoI layer (12.04M).
 _base_ = './ssm_r34-b3-aug_50e_cncb-covidx.py'
 model = dict(roi_head=dict(augmented=False))
+# Stage 2 of 2: joint training from the segmentation pretraining (stage 1,
+# ssm_r34-b3-base-pretrain_50e_cncb.py), as in the paper.
+load_from = 'work_dirs/ssm_r34-b3-base-pretrain_50e_cncb/epoch_50.pth'

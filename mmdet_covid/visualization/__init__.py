@@ -1,0 +1,3 @@
+from .ssm_visualizer import SSMVisualizer
+
+__all__ = ['SSMVisualizer']

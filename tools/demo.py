@@ -1,0 +1,180 @@
+"""The main job (`make demo`): phantom -> converters -> train -> test -> table.
+
+    python tools/demo.py [--work-dir work_dirs/demo] [--seg 300] [--cls 750]
+
+1. writes the synthetic chest-CT phantom in the raw CNCB-nCoV / COVIDx-CT
+   formats and converts it (``tools/prepare_phantom.sh``; reused when the
+   same arguments were used before);
+2. trains the augmented ResNet18 (blocks 1-3) SSM from scratch with the demo
+   schedule (``configs/ssm/ssm_r18-b3-aug_demo_phantom.py``);
+3. tests it on the lesion test set and the classification test split in one
+   run (``DualTaskTestLoop``);
+4. draws overlays of a few test slices (lesion masks and boxes, predicted
+   class and probabilities) and prints one table of the results.
+
+The full log and metrics are in the work dir; the console shows progress bars.
+"""
+import argparse
+import json
+import logging
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIG = osp.join(REPO, 'configs', 'ssm', 'ssm_r18-b3-aug_demo_phantom.py')
+TARGETS = {'cls/f1_weighted': 0.90, 'seg/segm_mAP_50': 0.60}
+
+
+def prepare_data(data_root: str, seg: int, cls: int, seed: int) -> None:
+    """Run tools/prepare_phantom.sh unless the same phantom is already there."""
+    wanted = dict(seg=seg, cls=cls, size=512, seed=seed)
+    meta = osp.join(data_root, 'phantom.json')
+    if osp.exists(meta) and osp.exists(osp.join(data_root, 'annotations', 'covidx_test.json')):
+        with open(meta) as f:
+            args = json.load(f).get('args', {})
+        if all(args.get(k) == v for k, v in wanted.items()):
+            print(f'[demo] reusing the phantom in {data_root}')
+            return
+    print(f'[demo] writing the phantom to {data_root} and converting it')
+    cmd = ['bash', osp.join(REPO, 'tools', 'prepare_phantom.sh'), data_root,
+           '--seg', str(seg), '--cls', str(cls), '--size', '512', '--seed', str(seed)]
+    subprocess.run(cmd, check=True, env=dict(os.environ, PYTHON=sys.executable))
+
+
+def quiet_console(runner) -> None:
+    """Keep the per-iteration log in the log file, the console for the bars."""
+    for handler in runner.logger.handlers:
+        if type(handler) is logging.StreamHandler:
+            handler.setLevel(logging.WARNING)
+
+
+def demo_cfg(work_dir: str, data_root: str):
+    from mmengine.config import Config
+    cfg = Config.fromfile(CONFIG)
+    cfg.work_dir = work_dir
+    cfg.custom_hooks.append(dict(type='ProgressBarHook'))
+
+    def repoint(node):  # the configs read data/phantom/; --data-root moves it
+        if isinstance(node, dict):
+            for key, value in node.items():
+                node[key] = repoint(value)
+        elif isinstance(node, list):
+            return [repoint(v) for v in node]
+        elif isinstance(node, str) and node.startswith('data/phantom/'):
+            return osp.join(data_root, node[len('data/phantom/'):])
+        return node
+
+    repoint(cfg._cfg_dict)
+    return cfg
+
+
+def draw_overlays(model, cfg, data_root: str, out_dir: str, per_class: int = 2) -> list:
+    """Overlays of ``per_class`` classification test slices per class."""
+    from mmdet.registry import VISUALIZERS
+    import torch
+
+    from mmdet_covid.apis import inference_ct_slices
+    from mmdet_covid.datasets import LoadCTSlice
+
+    with open(osp.join(data_root, 'annotations', 'covidx_test.json')) as f:
+        items = json.load(f)['data_list']
+    chosen = []
+    for label in range(3):
+        chosen += [it for it in items if it['gt_label'] == label][:per_class]
+    paths = [osp.join(data_root, 'cls', it['img_path']) for it in chosen]
+    model.cfg = cfg
+    visualizer = VISUALIZERS.build(dict(type='SSMVisualizer', name='demo_overlays'))
+    visualizer.dataset_meta = dict(classes=('lesion', ))
+    os.makedirs(out_dir, exist_ok=True)
+    loader, written = LoadCTSlice(), []
+    for item, sample in zip(chosen, inference_ct_slices(model, paths)):
+        sample.gt_label = torch.tensor([item['gt_label']])
+        out_file = osp.join(out_dir, osp.splitext(osp.basename(item['img_path']))[0] + '.png')
+        image = loader(dict(img_path=sample.img_path))['img'][..., ::-1]
+        visualizer.add_datasample('overlay', image, sample, draw_gt=False, show=False,
+                                  pred_score_thr=0.5, out_file=out_file)
+        written.append(out_file)
+    return written
+
+
+def print_table(metrics: dict, train_s: float, iters: int, total_s: float) -> None:
+    rows = [
+        ('Lesion segmentation (phantom lesion test set, COCO segm)', None),
+        ('AP@0.5', metrics.get('seg/segm_mAP_50')),
+        ('AP@0.75', metrics.get('seg/segm_mAP_75')),
+        ('mAP (AP@[0.5:0.95])', metrics.get('seg/segm_mAP')),
+        ('box AP@0.5', metrics.get('seg/bbox_mAP_50')),
+        ('Slice classification (phantom COVIDx-CT test split)', None),
+        *[(f'sensitivity {c}', metrics.get(f'cls/sensitivity_{c}'))
+          for c in ('COVID-19', 'CP', 'Normal')],
+        ('accuracy', metrics.get('cls/accuracy')),
+        ('F1 (support-weighted)', metrics.get('cls/f1_weighted')),
+        ('F1 (macro)', metrics.get('cls/f1_macro')),
+        ('Time', None),
+        ('training (s)', train_s),
+        ('s / iteration (seg + cls step)', train_s / max(iters, 1)),
+        ('demo wall time (s)', total_s),
+    ]
+    width = 34
+    print('\n' + '=' * 60)
+    for name, value in rows:
+        if value is None and name[0].isupper() and ' ' in name and '(' in name or name == 'Time':
+            print(f'-- {name}')
+            continue
+        shown = 'n/a' if value is None else (f'{value:.4f}' if abs(value) < 10 else f'{value:.1f}')
+        unit = '%' if name.startswith(('sensitivity', 'accuracy')) else ''
+        print(f'   {name:<{width}} {shown}{unit}')
+    print('=' * 60)
+    for key, target in TARGETS.items():
+        value = metrics.get(key)
+        verdict = 'n/a' if value is None else ('met' if value >= target else 'NOT met')
+        print(f'   target {key} >= {target}: {verdict}')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--work-dir', default=osp.join(REPO, 'work_dirs', 'demo'))
+    parser.add_argument('--data-root', default=osp.join(REPO, 'data', 'phantom'))
+    parser.add_argument('--seg', type=int, default=300, help='lesion-set slices')
+    parser.add_argument('--cls', type=int, default=750, help='classification slices')
+    parser.add_argument('--seed', type=int, default=0)
+    args = parser.parse_args()
+    start = time.time()
+    data_root = osp.abspath(args.data_root)
+
+    prepare_data(data_root, args.seg, args.cls, args.seed)
+
+    import mmdet_covid  # noqa: F401
+    from mmengine.runner import Runner
+
+    cfg = demo_cfg(osp.abspath(args.work_dir), data_root)
+    runner = Runner.from_cfg(cfg)
+    quiet_console(runner)
+    print(f'[demo] training {osp.relpath(CONFIG, REPO)} (log: {runner.log_dir})')
+    t0 = time.time()
+    runner.train()
+    train_s = time.time() - t0
+    iters = runner.iter
+
+    cfg = demo_cfg(osp.abspath(args.work_dir), data_root)
+    cfg.load_from = osp.join(cfg.work_dir, f'epoch_{cfg.train_cfg.max_epochs}.pth')
+    tester = Runner.from_cfg(cfg)
+    quiet_console(tester)
+    print(f'[demo] testing {cfg.load_from}')
+    metrics = tester.test()
+    overlays = draw_overlays(tester.model, cfg, data_root, osp.join(cfg.work_dir, 'overlays'))
+
+    total_s = time.time() - start
+    with open(osp.join(cfg.work_dir, 'demo_results.json'), 'w') as f:
+        json.dump(dict(metrics=metrics, train_seconds=train_s, iterations=iters,
+                       wall_seconds=total_s), f, indent=2)
+    print_table(metrics, train_s, iters, total_s)
+    print(f'[demo] overlays: {osp.dirname(overlays[0]) if overlays else "none"} '
+          f'({len(overlays)} slices); metrics: {cfg.work_dir}/demo_results.json')
+
+
+if __name__ == '__main__':
+    main()
