@@ -1,0 +1,3 @@
+from .cls_metric import ClsSensitivityF1
+
+__all__ = ['ClsSensitivityF1']
