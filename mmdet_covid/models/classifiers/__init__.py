@@ -1,0 +1,3 @@
+from .slice_classifier import SliceClassifier
+
+__all__ = ['SliceClassifier']
