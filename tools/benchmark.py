@@ -125,8 +125,9 @@ def run_case(name: str, device: str, repeats: int) -> dict:
         step = lambda: model.train_step(seg, wrapper)  # noqa
     train = _timed(step, max(3, repeats // 2), sync)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    gpu_mb = torch.cuda.max_memory_allocated() / 2**20 if device == 'cuda' else 0.0
     return dict(params=sum(p.numel() for p in model.parameters()), infer=infer,
-                train=train, rss_mb=rss_mb, dets=num_dets)
+                train=train, rss_mb=rss_mb, gpu_mb=gpu_mb, dets=num_dets)
 
 
 def main() -> None:
@@ -161,15 +162,17 @@ def main() -> None:
     print(f'\ndevice: {args.device} ({platform.processor() or platform.machine()}, '
           f'{torch.get_num_threads()} threads), torch {torch.__version__}, '
           f'512x512 slice, median of {args.repeats}')
+    cuda = args.device == 'cuda'
     header = f'{"model":<52} {"params":>8} {"dets":>5} {"infer s/slice":>14} ' \
-             f'{"train s/iter":>13} {"peak RSS":>9}'
+             f'{"train s/iter":>13} {"peak RSS":>9}' + (f' {"peak GPU":>9}' if cuda else '')
     print(header + '\n' + '-' * len(header))
     for label, r in rows:
-        print(f'{label:<52} {r["params"] / 1e6:7.2f}M {r["dets"]:5d} {r["infer"]:14.3f} '
-              f'{r["train"]:13.3f} {r["rss_mb"] / 1024:8.2f}G')
+        print(f'{label:<52} {r["params"] / 1e6:7.2f}M {r["dets"]:5d} {r["infer"]:14.4f} '
+              f'{r["train"]:13.4f} {r["rss_mb"] / 1024:8.2f}G'
+              + (f' {r["gpu_mb"] / 1024:8.2f}G' if cuda else ''))
     print('\nreference (task statement, measured on these machines, not by this script):\n'
-          '  authors\' code: 0.47 s/slice CPU (peak RSS 1.2 GB); stock R50 Mask R-CNN '
-          '1.41 s/slice CPU')
+          '  authors\' code: 0.47 s/slice CPU (peak RSS 1.2 GB), 13.9 ms/slice and 41 ms/train '
+          'iter on an H100;\n  stock R50 Mask R-CNN: 1.41 s/slice CPU, 81 ms/slice H100')
 
 
 if __name__ == '__main__':

@@ -1,6 +1,6 @@
 """The main job (`make demo`): phantom -> converters -> train -> test -> table.
 
-    python tools/demo.py [--work-dir work_dirs/demo] [--seg 300] [--cls 750]
+    python tools/demo.py [--work-dir work_dirs/demo] [--seg 300] [--cls 750] [--epochs 1]
 
 1. writes the synthetic chest-CT phantom in the raw CNCB-nCoV / COVIDx-CT
    formats and converts it (``tools/prepare_phantom.sh``; reused when the
@@ -15,6 +15,7 @@
 The full log and metrics are in the work dir; the console shows progress bars.
 """
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -44,17 +45,26 @@ def prepare_data(data_root: str, seg: int, cls: int, seed: int) -> None:
     subprocess.run(cmd, check=True, env=dict(os.environ, PYTHON=sys.executable))
 
 
-def quiet_console(runner) -> None:
-    """Keep the per-iteration log in the log file, the console for the bars."""
+def build_runner(cfg):
+    """A Runner whose INFO log goes to its log file only: the console keeps
+    the progress bars, warnings and the final table."""
+    from mmengine.runner import Runner
+
+    with open(os.devnull, 'w') as devnull, contextlib.redirect_stdout(devnull):
+        runner = Runner.from_cfg(cfg)  # logs the environment and hooks at start
     for handler in runner.logger.handlers:
         if type(handler) is logging.StreamHandler:
+            handler.setStream(sys.stdout)
             handler.setLevel(logging.WARNING)
+    return runner
 
 
-def demo_cfg(work_dir: str, data_root: str):
+def demo_cfg(work_dir: str, data_root: str, epochs: int = None):
     from mmengine.config import Config
     cfg = Config.fromfile(CONFIG)
     cfg.work_dir = work_dir
+    if epochs:
+        cfg.train_cfg.max_epochs = epochs
     cfg.custom_hooks.append(dict(type='ProgressBarHook'))
 
     def repoint(node):  # the configs read data/phantom/; --data-root moves it
@@ -101,37 +111,39 @@ def draw_overlays(model, cfg, data_root: str, out_dir: str, per_class: int = 2) 
 
 
 def print_table(metrics: dict, train_s: float, iters: int, total_s: float) -> None:
-    rows = [
-        ('Lesion segmentation (phantom lesion test set, COCO segm)', None),
-        ('AP@0.5', metrics.get('seg/segm_mAP_50')),
-        ('AP@0.75', metrics.get('seg/segm_mAP_75')),
-        ('mAP (AP@[0.5:0.95])', metrics.get('seg/segm_mAP')),
-        ('box AP@0.5', metrics.get('seg/bbox_mAP_50')),
-        ('Slice classification (phantom COVIDx-CT test split)', None),
-        *[(f'sensitivity {c}', metrics.get(f'cls/sensitivity_{c}'))
-          for c in ('COVID-19', 'CP', 'Normal')],
-        ('accuracy', metrics.get('cls/accuracy')),
-        ('F1 (support-weighted)', metrics.get('cls/f1_weighted')),
-        ('F1 (macro)', metrics.get('cls/f1_macro')),
-        ('Time', None),
-        ('training (s)', train_s),
-        ('s / iteration (seg + cls step)', train_s / max(iters, 1)),
-        ('demo wall time (s)', total_s),
+    """One table: segmentation AP, classification results, times."""
+    sections = [
+        ('Lesion segmentation, phantom lesion test set (COCO, segm)', [
+            ('AP@0.5', metrics.get('seg/segm_mAP_50'), ''),
+            ('AP@0.75', metrics.get('seg/segm_mAP_75'), ''),
+            ('mAP = AP@[0.5:0.95]', metrics.get('seg/segm_mAP'), ''),
+            ('box AP@0.5', metrics.get('seg/bbox_mAP_50'), ''),
+        ]),
+        ('Slice classification, phantom COVIDx-CT test split', [
+            *[(f'sensitivity {c}', metrics.get(f'cls/sensitivity_{c}'), '%')
+              for c in ('COVID-19', 'CP', 'Normal')],
+            ('accuracy', metrics.get('cls/accuracy'), '%'),
+            ('F1, support-weighted (paper)', metrics.get('cls/f1_weighted'), ''),
+            ('F1, macro', metrics.get('cls/f1_macro'), ''),
+        ]),
+        ('Time (this machine)', [
+            ('training (s)', train_s, ''),
+            ('s / iteration (seg + cls step)', train_s / max(iters, 1), ''),
+            ('demo wall time (s)', total_s, ''),
+        ]),
     ]
-    width = 34
-    print('\n' + '=' * 60)
-    for name, value in rows:
-        if value is None and name[0].isupper() and ' ' in name and '(' in name or name == 'Time':
-            print(f'-- {name}')
-            continue
-        shown = 'n/a' if value is None else (f'{value:.4f}' if abs(value) < 10 else f'{value:.1f}')
-        unit = '%' if name.startswith(('sensitivity', 'accuracy')) else ''
-        print(f'   {name:<{width}} {shown}{unit}')
-    print('=' * 60)
+    print('\n' + '=' * 64)
+    for title, rows in sections:
+        print(title)
+        for name, value, unit in rows:
+            shown = 'n/a' if value is None else f'{value:.4f}' if unit == '' and value < 10 \
+                else f'{value:.2f}'
+            print(f'    {name:<36} {shown}{unit if value is not None else ""}')
+    print('=' * 64)
     for key, target in TARGETS.items():
         value = metrics.get(key)
         verdict = 'n/a' if value is None else ('met' if value >= target else 'NOT met')
-        print(f'   target {key} >= {target}: {verdict}')
+        print(f'target {key} >= {target}: {verdict}')
 
 
 def main() -> None:
@@ -141,6 +153,8 @@ def main() -> None:
     parser.add_argument('--seg', type=int, default=300, help='lesion-set slices')
     parser.add_argument('--cls', type=int, default=750, help='classification slices')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--epochs', type=int, default=None,
+                        help='passes over the classification split (default: the config\'s 1)')
     args = parser.parse_args()
     start = time.time()
     data_root = osp.abspath(args.data_root)
@@ -148,21 +162,18 @@ def main() -> None:
     prepare_data(data_root, args.seg, args.cls, args.seed)
 
     import mmdet_covid  # noqa: F401
-    from mmengine.runner import Runner
 
-    cfg = demo_cfg(osp.abspath(args.work_dir), data_root)
-    runner = Runner.from_cfg(cfg)
-    quiet_console(runner)
+    cfg = demo_cfg(osp.abspath(args.work_dir), data_root, args.epochs)
+    runner = build_runner(cfg)
     print(f'[demo] training {osp.relpath(CONFIG, REPO)} (log: {runner.log_dir})')
     t0 = time.time()
     runner.train()
     train_s = time.time() - t0
     iters = runner.iter
 
-    cfg = demo_cfg(osp.abspath(args.work_dir), data_root)
+    cfg = demo_cfg(osp.abspath(args.work_dir), data_root, args.epochs)
     cfg.load_from = osp.join(cfg.work_dir, f'epoch_{cfg.train_cfg.max_epochs}.pth')
-    tester = Runner.from_cfg(cfg)
-    quiet_console(tester)
+    tester = build_runner(cfg)
     print(f'[demo] testing {cfg.load_from}')
     metrics = tester.test()
     overlays = draw_overlays(tester.model, cfg, data_root, osp.join(cfg.work_dir, 'overlays'))

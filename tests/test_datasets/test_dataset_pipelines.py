@@ -38,7 +38,7 @@ def test_config_pieces_define_the_dataloaders(cfg):
         assert loader.sampler.shuffle == key.endswith('train_dataloader')
         assert loader.dataset.data_root == 'data/phantom/'
     assert cfg.seg_test_evaluator == dict(
-        type='CocoMetric', prefix='seg', ann_file='data/phantom/annotations/lesion_test.json',
+        type='LesionCocoMetric', prefix='seg', ann_file='data/phantom/annotations/lesion_test.json',
         metric=['bbox', 'segm'], format_only=False, backend_args=None)
 
 

@@ -9,7 +9,12 @@ model = dict(
     in_channels=512,
     loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
     # ImageNet mean/std and BGR->RGB as the SSM's preprocessor (statistics only)
-    data_preprocessor=dict(type='DualTaskDataPreprocessor'),
+    data_preprocessor=dict(
+        type='DualTaskDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True,
+        pad_size_divisor=32),
     backbone=dict(
         type='ResNet',
         depth=18,

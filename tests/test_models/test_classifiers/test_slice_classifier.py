@@ -100,7 +100,7 @@ def test_overfits_four_images():
     model = _build().train()
     optim = _optim(model, 1e-3)
     accs, losses = [], []
-    for _ in range(25):
+    for _ in range(40):
         log_vars = model.train_step(_batch(), optim)
         accs.append(log_vars['cls_acc'].item())
         losses.append(log_vars['cls_loss'].item())

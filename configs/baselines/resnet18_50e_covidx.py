@@ -1,0 +1,21 @@
+# Baseline: a plain ResNet18 image classifier on the classification data,
+# from scratch, with the SSM's optimiser and schedule (paper, Table III).
+_base_ = [
+    '../_base_/models/slice_classifier_r18.py',
+    '../_base_/datasets/covidx_ct.py',
+    '../_base_/schedules/ssm_adam_50e.py',
+    'mmdet::_base_/default_runtime.py',
+]
+train_dataloader = {{_base_.cls_train_dataloader}}
+val_dataloader = {{_base_.cls_val_dataloader}}
+test_dataloader = {{_base_.cls_test_dataloader}}
+val_evaluator = dict(type='ClsSensitivityF1')
+test_evaluator = dict(type='ClsSensitivityF1')
+
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=50, val_interval=1)
+# the dual-task loops without a segmentation part: they also save the
+# confusion matrix (JSON + PNG) in the run's log dir
+val_cfg = dict(type='DualTaskValLoop')
+test_cfg = dict(type='DualTaskTestLoop')
+default_hooks = dict(
+    checkpoint=dict(interval=1, max_keep_ckpts=3, save_best='cls/f1_weighted', rule='greater'))

@@ -1,0 +1,24 @@
+"""The baselines train and test on the same data as the SSM."""
+import pytest
+from mmengine.runner import Runner
+
+from tests.conftest import tiny_ssm_cfg
+
+
+@pytest.mark.parametrize('config,metric', [
+    ('baselines/mask-rcnn_r50_fpn_50e_cncb.py', 'seg/segm_mAP'),
+    ('baselines/resnet18_50e_covidx.py', 'cls/f1_weighted'),
+    ('ssm/ssm_r18-b3-base-pretrain_50e_cncb.py', 'seg/segm_mAP'),
+])
+def test_baseline_trains_and_tests(prepared_phantom, tmp_path, config, metric):
+    cfg = tiny_ssm_cfg(prepared_phantom, str(tmp_path), config=config)
+    cfg.train_dataloader.dataset.indices = 2
+    cfg.train_cfg.max_epochs = 1
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.default_hooks.checkpoint.save_best = None
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    cfg.load_from = str(tmp_path / 'epoch_1.pth')
+    cfg.experiment_name += '_test'
+    metrics = Runner.from_cfg(cfg).test()
+    assert metric in metrics

@@ -1,0 +1,75 @@
+"""One test run reports both tasks; `mim test` works and refuses bad checkpoints."""
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+
+import pytest
+from mmengine.runner import Runner
+
+from tests.conftest import REPO_ROOT, tiny_ssm_cfg
+
+MIM = osp.join(osp.dirname(sys.executable), 'mim')
+
+
+@pytest.fixture(scope='module')
+def trained(prepared_phantom, tmp_path_factory):
+    """(config file, checkpoint) of a 2-iteration run on the tiny phantom."""
+    work_dir = str(tmp_path_factory.mktemp('trained'))
+    cfg = tiny_ssm_cfg(prepared_phantom, work_dir)
+    cfg.train_dataloader.dataset.indices = 2
+    cfg.train_cfg.max_epochs = 1
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.default_hooks.checkpoint.save_best = None
+    Runner.from_cfg(cfg).train()
+    cfg.load_from = None
+    config = osp.join(work_dir, 'tiny_ssm.py')
+    cfg.dump(config)
+    return config, osp.join(work_dir, 'epoch_1.pth')
+
+
+def test_test_run_reports_both_tasks(trained, tmp_path):
+    from mmengine.config import Config
+    config, checkpoint = trained
+    cfg = Config.fromfile(config)
+    cfg.work_dir, cfg.load_from = str(tmp_path), checkpoint
+    cfg.experiment_name = 'dual_test'
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    for key in ('seg/segm_mAP', 'seg/segm_mAP_50', 'seg/segm_mAP_75', 'seg/bbox_mAP_50',
+                'cls/accuracy', 'cls/f1_weighted', 'cls/f1_macro', 'cls/sensitivity_COVID-19',
+                'cls/sensitivity_CP', 'cls/sensitivity_Normal'):
+        assert key in metrics, key
+    # the classification metric saved its confusion matrix in the run's log dir
+    assert osp.exists(osp.join(runner.log_dir, 'cls_confusion_matrix.json'))
+    assert osp.exists(osp.join(runner.log_dir, 'cls_confusion_matrix.png'))
+
+
+def _mim_test(config, checkpoint, work_dir):
+    return subprocess.run(
+        [MIM, 'test', 'mmdet', config, '--checkpoint', checkpoint, '--work-dir', work_dir],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+
+
+def test_mim_test(trained, tmp_path):
+    config, checkpoint = trained
+    proc = _mim_test(config, checkpoint, str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    assert 'seg/segm_mAP' in out and 'cls/f1_weighted' in out
+
+
+@pytest.mark.parametrize('damage', ['missing', 'truncated'])
+def test_mim_test_refuses_a_bad_checkpoint(trained, tmp_path, damage):
+    config, checkpoint = trained
+    bad = str(tmp_path / 'bad.pth')
+    if damage == 'truncated':
+        shutil.copy(checkpoint, bad)
+        with open(bad, 'r+b') as f:
+            f.truncate(os.path.getsize(bad) // 2)
+    proc = _mim_test(config, bad, str(tmp_path / 'work'))
+    assert proc.returncode != 0
+    expected = 'does not exist' if damage == 'missing' else 'truncated or corrupt'
+    assert expected in proc.stderr and 'bad.pth' in proc.stderr

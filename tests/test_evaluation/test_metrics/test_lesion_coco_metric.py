@@ -1,0 +1,61 @@
+"""LesionCocoMetric: CocoMetric's numbers, and defined ones when nothing is detected."""
+import json
+
+import numpy as np
+import pycocotools.mask as mask_util
+import pytest
+import torch
+from mmdet.evaluation import CocoMetric
+
+from mmdet_covid.evaluation import LesionCocoMetric
+
+
+def _coco_file(tmp_path, with_lesion: bool) -> str:
+    mask = np.zeros((32, 32), np.uint8)
+    mask[8:20, 4:16] = 1
+    rle = mask_util.encode(np.asfortranarray(mask))
+    rle['counts'] = rle['counts'].decode()
+    anns = [dict(id=1, image_id=1, category_id=1, bbox=[4, 8, 12, 12], area=144,
+                 iscrowd=0, segmentation=rle)] if with_lesion else []
+    coco = dict(images=[dict(id=i, file_name=f'{i}.png', width=32, height=32) for i in (1, 2)],
+                annotations=anns, categories=[dict(id=1, name='lesion')])
+    path = tmp_path / 'lesion.json'
+    path.write_text(json.dumps(coco))
+    return str(path), mask
+
+
+def _samples(mask=None):
+    def pred(m):
+        if m is None:
+            return dict(bboxes=torch.zeros(0, 4), scores=torch.zeros(0),
+                        labels=torch.zeros(0, dtype=torch.long),
+                        masks=torch.zeros(0, 32, 32, dtype=torch.bool))
+        return dict(bboxes=torch.tensor([[4., 8., 16., 20.]]), scores=torch.ones(1),
+                    labels=torch.zeros(1, dtype=torch.long),
+                    masks=torch.from_numpy(m).bool()[None])
+    return [dict(img_id=1, ori_shape=(32, 32), pred_instances=pred(mask)),
+            dict(img_id=2, ori_shape=(32, 32), pred_instances=pred(None))]
+
+
+def _evaluate(metric_type, ann_file, samples):
+    metric = metric_type(ann_file=ann_file, metric=['bbox', 'segm'], prefix='seg')
+    metric.dataset_meta = dict(classes=('lesion',))
+    metric.process({}, samples)
+    return metric.evaluate(len(samples))
+
+
+@pytest.mark.parametrize('with_lesion,value', [(True, 0.0), (False, -1.0)])
+def test_no_detection_gives_every_key(tmp_path, with_lesion, value):
+    ann_file, _ = _coco_file(tmp_path, with_lesion)
+    assert _evaluate(CocoMetric, ann_file, _samples()) == {}  # what mmdet does
+    results = _evaluate(LesionCocoMetric, ann_file, _samples())
+    assert sorted(results) == sorted(f'seg/{m}_{k}' for m in ('bbox', 'segm') for k in (
+        'mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l'))
+    assert set(results.values()) == {value}
+
+
+def test_with_detections_equals_coco_metric(tmp_path):
+    ann_file, mask = _coco_file(tmp_path, True)
+    ours = _evaluate(LesionCocoMetric, ann_file, _samples(mask))
+    assert ours == _evaluate(CocoMetric, ann_file, _samples(mask))
+    assert ours['seg/segm_mAP'] == pytest.approx(1.0)
