@@ -50,12 +50,13 @@ def build_runner(cfg):
     the progress bars, warnings and the final table."""
     from mmengine.runner import Runner
 
+    console = sys.stdout
     with open(os.devnull, 'w') as devnull, contextlib.redirect_stdout(devnull):
         runner = Runner.from_cfg(cfg)  # logs the environment and hooks at start
-    for handler in runner.logger.handlers:
-        if type(handler) is logging.StreamHandler:
-            handler.setStream(sys.stdout)
-            handler.setLevel(logging.WARNING)
+        for handler in runner.logger.handlers:  # created on devnull: back to the console
+            if type(handler) is logging.StreamHandler:
+                handler.setStream(console)
+                handler.setLevel(logging.WARNING)
     return runner
 
 
