@@ -1,6 +1,6 @@
 """Speed of the SSM against stock mmdet Mask R-CNN, one 512x512 slice.
 
-    python tools/benchmark.py [--device cpu|cuda] [--repeats 10] [--threads N]
+    python tools/benchmark.py [--device cpu|cuda] [--repeats 10] [--rounds 1] [--threads N]
 
 Every case runs in its own process (so that peak memory is its own) on the
 same synthetic 512x512 slice, with the box score threshold at 0 so that the
@@ -137,6 +137,8 @@ def main() -> None:
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     parser.add_argument('--cases', nargs='+', default=list(CASES), choices=list(CASES))
+    parser.add_argument('--rounds', type=int, default=1,
+                        help='run the cases this many times, alternating')
     parser.add_argument('--case', help=argparse.SUPPRESS)  # internal: one case, JSON out
     args = parser.parse_args()
     if args.threads:
@@ -146,31 +148,40 @@ def main() -> None:
         print(json.dumps(run_case(args.case, args.device, args.repeats)))
         return
 
-    rows, failed = [], []
-    for name in args.cases:
-        cmd = [sys.executable, __file__, '--case', name, '--device', args.device,
-               '--repeats', str(args.repeats)] + (['--threads', str(args.threads)]
-                                                  if args.threads else [])
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO,
-                              env=dict(os.environ, PYTHONWARNINGS='ignore'))
-        if proc.returncode != 0:
-            failed.append(name)
-            print(f'case {name} failed:\n{proc.stderr[-3000:]}', file=sys.stderr)
-            continue
-        rows.append((CASES[name][0], json.loads(proc.stdout.strip().splitlines()[-1])))
+    # Cases alternate over --rounds (A B C A B C ...) so that a drift of the
+    # machine (clocks, other load) does not favour the case that ran first;
+    # each number is the median over the rounds.
+    runs, failed = {name: [] for name in args.cases}, []
+    for _ in range(args.rounds):
+        for name in args.cases:
+            if name in failed:
+                continue
+            cmd = [sys.executable, __file__, '--case', name, '--device', args.device,
+                   '--repeats', str(args.repeats)] + (['--threads', str(args.threads)]
+                                                      if args.threads else [])
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO,
+                                  env=dict(os.environ, PYTHONWARNINGS='ignore'))
+            if proc.returncode != 0:
+                failed.append(name)
+                print(f'case {name} failed:\n{proc.stderr[-3000:]}', file=sys.stderr)
+                continue
+            runs[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    rows = [(CASES[name][0], {key: statistics.median(r[key] for r in results)
+                              for key in results[0]})
+            for name, results in runs.items() if results]
 
     import platform
 
     import torch
     print(f'\ndevice: {args.device} ({platform.processor() or platform.machine()}, '
           f'{torch.get_num_threads()} threads), torch {torch.__version__}, '
-          f'512x512 slice, median of {args.repeats}')
+          f'512x512 slice, median of {args.repeats} runs x {args.rounds} rounds')
     cuda = args.device == 'cuda'
     header = f'{"model":<52} {"params":>8} {"dets":>5} {"infer s/slice":>14} ' \
              f'{"train s/iter":>13} {"peak RSS":>9}' + (f' {"peak GPU":>9}' if cuda else '')
     print(header + '\n' + '-' * len(header))
     for label, r in rows:
-        print(f'{label:<52} {r["params"] / 1e6:7.2f}M {r["dets"]:5d} {r["infer"]:14.4f} '
+        print(f'{label:<52} {r["params"] / 1e6:7.2f}M {int(r["dets"]):5d} {r["infer"]:14.4f} '
               f'{r["train"]:13.4f} {r["rss_mb"] / 1024:8.2f}G'
               + (f' {r["gpu_mb"] / 1024:8.2f}G' if cuda else ''))
     print('\nreference (task statement, measured on these machines, not by this script):\n'

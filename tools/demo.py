@@ -111,10 +111,11 @@ def draw_overlays(model, cfg, data_root: str, out_dir: str, per_class: int = 2) 
     return written
 
 
-def print_table(metrics: dict, train_s: float, iters: int, total_s: float) -> None:
+def print_table(metrics: dict, train_s: float, iters: int, total_s: float,
+                score_thr: float) -> None:
     """One table: segmentation AP, classification results, times."""
     sections = [
-        ('Lesion segmentation, phantom lesion test set (COCO, segm)', [
+        (f'Lesion segmentation, phantom lesion test set (COCO segm, scores >= {score_thr})', [
             ('AP@0.5', metrics.get('seg/segm_mAP_50'), ''),
             ('AP@0.75', metrics.get('seg/segm_mAP_75'), ''),
             ('mAP = AP@[0.5:0.95]', metrics.get('seg/segm_mAP'), ''),
@@ -183,7 +184,7 @@ def main() -> None:
     with open(osp.join(cfg.work_dir, 'demo_results.json'), 'w') as f:
         json.dump(dict(metrics=metrics, train_seconds=train_s, iterations=iters,
                        wall_seconds=total_s), f, indent=2)
-    print_table(metrics, train_s, iters, total_s)
+    print_table(metrics, train_s, iters, total_s, cfg.model.test_cfg.rcnn.score_thr)
     print(f'[demo] overlays: {osp.dirname(overlays[0]) if overlays else "none"} '
           f'({len(overlays)} slices); metrics: {cfg.work_dir}/demo_results.json')
 

@@ -50,7 +50,12 @@ model = dict(
             type='BatchPasteMaskHead', num_convs=1, conv_out_channels=128,
             num_classes=1)),
     classifier=dict(type='ImageClassifierS', hidden_channels=512),
-    train_cfg=dict(rpn_proposal=dict(nms=dict(iou_threshold=0.75))),
+    train_cfg=dict(
+        # The reference (torchvision) makes the best anchors of every lesion
+        # positive whatever their IoU; mmdet asks for >= 0.3 by default, which
+        # the largest 32 px anchor misses for lesions over ~58 px.
+        rpn=dict(assigner=dict(min_pos_iou=0.0)),
+        rpn_proposal=dict(nms=dict(iou_threshold=0.75))),
     test_cfg=dict(
         rpn=dict(nms_pre=2000, nms=dict(iou_threshold=0.75)),
         rcnn=dict(score_thr=0.75, max_per_img=128)))
