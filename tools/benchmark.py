@@ -101,11 +101,8 @@ def run_case(name: str, device: str, repeats: int) -> dict:
     cfg.merge_from_dict(overrides)
     init_default_scope('mmdet')
     model_cfg = cfg.model
-    if name == 'mask-rcnn-r50':  # one lesion class, no ImageNet download
-        model_cfg.backbone.init_cfg = None
-        model_cfg.roi_head.bbox_head.num_classes = 1
-        model_cfg.roi_head.mask_head.num_classes = 1
-        model_cfg.test_cfg.rcnn.max_per_img = 128
+    # the baseline config has one class and no ImageNet weights; cap it as the SSM
+    model_cfg.test_cfg.rcnn.max_per_img = 128
     model_cfg.test_cfg.rcnn.score_thr = 0.0  # keep all 128 detections
     model = MODELS.build(model_cfg).to(device)
     model.init_weights()

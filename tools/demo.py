@@ -1,6 +1,6 @@
 """The main job (`make demo`): phantom -> converters -> train -> test -> table.
 
-    python tools/demo.py [--work-dir work_dirs/demo] [--seg 300] [--cls 750] [--epochs 1]
+    python tools/demo.py [--work-dir work_dirs/demo] [--seg 300] [--cls 750] [--epochs N]
 
 1. writes the synthetic chest-CT phantom in the raw CNCB-nCoV / COVIDx-CT
    formats and converts it (``tools/prepare_phantom.sh``; reused when the
@@ -156,7 +156,7 @@ def main() -> None:
     parser.add_argument('--cls', type=int, default=750, help='classification slices')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--epochs', type=int, default=None,
-                        help='passes over the classification split (default: the config\'s 1)')
+                        help='passes over the classification split (default: the config\'s)')
     args = parser.parse_args()
     start = time.time()
     data_root = osp.abspath(args.data_root)
