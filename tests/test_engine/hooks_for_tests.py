@@ -47,3 +47,28 @@ class DumpRankWeightsHook(Hook):
     def after_train(self, runner):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         torch.save(model.state_dict(), osp.join(runner.work_dir, f'rank{get_rank()}.pth'))
+
+
+@HOOKS.register_module()
+class BranchProbeHook(Hook):
+    """Record, per iteration, whether the classification step's image branch
+    equals the segmentation branch (i.e. reads a copy made this iteration)."""
+
+    def __init__(self) -> None:
+        self.events, self.cls_reads_copy = [], []
+
+    def before_train(self, runner):
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        head = model.roi_head
+
+        def probe(module, args):
+            if model.training:  # the classification step (not validation)
+                self.cls_reads_copy.append(torch.equal(head.image_bbox_head.fc_cls.weight,
+                                                       head.bbox_head.fc_cls.weight))
+        head.image_bbox_head.register_forward_pre_hook(probe)
+
+    def after_seg_step(self, runner, batch_idx, data_batch=None, outputs=None):
+        self.events.append(('after_seg_step', runner.iter, outputs is not None))
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        self.events.append(('after_train_iter', runner.iter))

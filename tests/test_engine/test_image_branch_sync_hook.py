@@ -31,7 +31,7 @@ def _run(hook, runner, losses):
         runner.iter = i
         _perturb(runner.model.roi_head)
         outputs = None if loss is None else dict(seg_loss=torch.tensor(loss))
-        hook.after_train_iter(runner, i, outputs=outputs)
+        hook.after_seg_step(runner, i, outputs=outputs)
         copied.append(_synced(runner.model.roi_head))
     return copied
 

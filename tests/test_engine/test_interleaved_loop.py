@@ -48,6 +48,22 @@ def test_one_log_line_holds_both_steps(prepared_phantom, tmp_path):
     assert 'seg_loss:' in line and 'cls_loss:' in line
 
 
+def test_image_branch_copy_between_the_steps(prepared_phantom, tmp_path):
+    """The copy is made after the segmentation step and read by the same
+    iteration's classification step (the reference's order)."""
+    cfg = make_cfg(prepared_phantom, tmp_path, hooks=[dict(type='BranchProbeHook')])
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    probe = [h for h in runner.hooks if type(h).__name__ == 'BranchProbeHook'][0]
+    assert [e[:2] for e in probe.events] == [
+        ('after_seg_step', 0), ('after_train_iter', 0), ('after_seg_step', 1),
+        ('after_train_iter', 1), ('after_seg_step', 2), ('after_train_iter', 2)]
+    # every_n_iters=2 copies in iteration 1 only; a segmentation step ran in
+    # iterations 0 and 2 (the phantom's training scans all have lesions)
+    assert all(e[2] for e in probe.events if e[0] == 'after_seg_step')
+    assert probe.cls_reads_copy == [False, True, False]
+
+
 def test_resume_is_exact(prepared_phantom, tmp_path):
     """Kill a run mid-epoch, resume it: same weights as an uninterrupted run."""
     common = dict(num_cls=3, epochs=2, ckpt_every=2)

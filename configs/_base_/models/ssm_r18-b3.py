@@ -9,6 +9,9 @@ model = dict(
     type='DualTaskDetector',
     # Classification step updates S + backbone (paper rule 2, the best).
     update_rule='s_and_backbone',
+    # ... with every BatchNorm in eval mode in that step, as the reference's
+    # model.eval(): classification images never change the running statistics
+    cls_step_norm_eval=True,
     # stock DetDataPreprocessor (ImageNet mean/std, BGR->RGB) + a check that
     # a batch does not mix segmentation and classification samples
     data_preprocessor=dict(type='DualTaskDataPreprocessor'),
@@ -18,6 +21,9 @@ model = dict(
         depth=18,
         num_blocks=3,
         norm_cfg=dict(type='BN', requires_grad=True),
+        # the reference's (torchvision's) residual blocks start with the last
+        # BatchNorm at weight 1, not 0 as mmdet's ResNet does by default
+        zero_init_residual=False,
         init_cfg=None),  # trained from scratch: no ImageNet weights
     neck=dict(in_channels=[256], num_outs=1),
     rpn_head=dict(
@@ -34,17 +40,23 @@ model = dict(
             type='RoIBatchSelection', num_rois=128, nms_iou=0.75,
             score_thr=-0.01, min_area=1e-5, row_content='deltas'),
         # RoIAlign 7x7 / 14x14, sampling ratio 2, computed as a sparse matrix
-        # product (mmcv's CPU kernel is single-threaded; same output).
+        # product (mmcv's CPU kernel is single-threaded; same output). Not
+        # aligned (no half-pixel shift), the convention of the reference's
+        # torchvision 0.3 RoIAlign.
         bbox_roi_extractor=dict(
             type='SingleLevelRoIExtractor',
             roi_layer=dict(_delete_=True, type='SparseRoIAlign', output_size=7,
-                           sampling_ratio=2),
+                           sampling_ratio=2, aligned=False),
             featmap_strides=[16]),
-        bbox_head=dict(fc_out_channels=128, num_classes=1),
+        bbox_head=dict(
+            fc_out_channels=128, num_classes=1,
+            # paper eq. 4b and the reference: smooth L1 with beta 1 (mmdet's
+            # stock Mask R-CNN uses L1)
+            loss_bbox=dict(_delete_=True, type='SmoothL1Loss', beta=1.0, loss_weight=1.0)),
         mask_roi_extractor=dict(
             type='SingleLevelRoIExtractor',
             roi_layer=dict(_delete_=True, type='SparseRoIAlign', output_size=14,
-                           sampling_ratio=2),
+                           sampling_ratio=2, aligned=False),
             featmap_strides=[16]),
         mask_head=dict(
             type='BatchPasteMaskHead', num_convs=1, conv_out_channels=128,

@@ -17,11 +17,19 @@ POLICIES = ('on_best_seg_loss', 'every_n_iters', 'never')
 class ImageBranchSyncHook(Hook):
     """Copy the segmentation box head into the image branch by a policy.
 
+    The copy is made between the two steps of an iteration, in the
+    ``after_seg_step`` event of :class:`InterleavedTrainLoop`, as in the
+    reference code: the same iteration's classification step already reads
+    the new copy. (The reference copies between the segmentation backward and
+    its optimiser step; here the copy follows the optimiser step, i.e. the
+    image branch is one update fresher.)
+
     - ``'on_best_seg_loss'`` (the reference code): whenever the total
       segmentation loss of an iteration (``seg_loss`` in the train step's
       outputs) reaches a new minimum. Under distributed training the loss is
       averaged over the ranks first, so every rank copies at the same step.
-    - ``'every_n_iters'``: every ``interval`` iterations.
+    - ``'every_n_iters'``: every ``interval`` iterations (also when the
+      segmentation step was skipped).
     - ``'never'``: the image branch keeps the copy made at initialisation.
 
     The best loss and the number of copies are saved in checkpoints, so a
@@ -73,8 +81,14 @@ class ImageBranchSyncHook(Hook):
             return True
         return False
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
-                         outputs: Optional[dict] = None) -> None:
+    def after_seg_step(self, runner, batch_idx: int, data_batch=None,
+                       outputs: Optional[dict] = None) -> None:
+        """Between the segmentation and the classification step.
+
+        Args:
+            outputs (dict, optional): The segmentation step's log values
+                (``seg_loss`` among them); ``None`` if it was skipped.
+        """
         if self._should_copy(runner, outputs):
             self._roi_head(runner).copy_seg_weights()
             self.num_copies += 1

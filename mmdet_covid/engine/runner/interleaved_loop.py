@@ -58,7 +58,10 @@ class InterleavedTrainLoop(EpochBasedTrainLoop):
        over the segmentation dataset. Images without lesions are dropped from
        the batch and counted (``seg_skipped``); if a batch is left empty on
        any rank, every rank skips the step, as the paper skips such images;
-    2. the classification step on the batch of the classification dataloader
+    2. the hooks' ``after_seg_step(runner, batch_idx, data_batch, outputs)``
+       (``outputs`` is ``None`` when the step was skipped): the point where
+       ``ImageBranchSyncHook`` refreshes the image branch;
+    3. the classification step on the batch of the classification dataloader
        (an epoch is one pass over it, as in the paper).
 
     The iteration's outputs (one log line) hold both steps' values,
@@ -181,21 +184,30 @@ class InterleavedTrainLoop(EpochBasedTrainLoop):
     def run_iter(self, idx: int, data_batch: dict) -> None:
         """One segmentation step and one classification step.
 
+        Between the two steps the hooks' ``after_seg_step`` runs (the
+        reference copies the segmentation RoI branch into the image branch
+        there, so that this iteration's classification step already reads the
+        copy). Each step's losses are checked as soon as the step ends.
+
         Args:
             idx (int): Index of the classification batch in the epoch.
             data_batch (dict): The classification batch.
         """
         self.runner.call_hook('before_train_iter', batch_idx=idx, data_batch=data_batch)
         model, optim_wrapper = self.runner.model, self.runner.optim_wrapper
-        outputs: Dict[str, float] = {}
 
         seg_batch = self._drop_empty(self._next_seg_batch())
+        seg_outputs = None
         if seg_batch is not None:
-            outputs.update(self._prefixed(model.train_step(seg_batch, optim_wrapper), 'seg'))
-        outputs.update(self._prefixed(model.train_step(data_batch, optim_wrapper), 'cls'))
-        outputs['seg_skipped'] = float(self.runner.message_hub.get_info('seg_skipped', 0))
-        self._check_finite(outputs)
+            seg_outputs = self._prefixed(model.train_step(seg_batch, optim_wrapper), 'seg')
+            self._check_finite(seg_outputs, 'segmentation')
+        self.runner.call_hook('after_seg_step', batch_idx=idx, data_batch=seg_batch,
+                              outputs=seg_outputs)
+        cls_outputs = self._prefixed(model.train_step(data_batch, optim_wrapper), 'cls')
+        self._check_finite(cls_outputs, 'classification')
 
+        outputs = dict(seg_outputs or {}, **cls_outputs)
+        outputs['seg_skipped'] = float(self.runner.message_hub.get_info('seg_skipped', 0))
         self.runner.call_hook(
             'after_train_iter', batch_idx=idx, data_batch=data_batch, outputs=outputs)
         self._iter += 1
@@ -238,14 +250,17 @@ class InterleavedTrainLoop(EpochBasedTrainLoop):
             out[key] = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
         return out
 
-    def _check_finite(self, outputs: Dict[str, float]) -> None:
+    def _check_finite(self, outputs: Dict[str, float], step: str) -> None:
+        """Stop at the first non-finite value, naming the step and iteration."""
         bad = {k: v for k, v in outputs.items() if not math.isfinite(v)}
         if bad:
             last = self.runner.message_hub.get_info('last_ckpt', None)
             raise FloatingPointError(
-                f'Non-finite loss at epoch {self._epoch + 1}, iteration '
-                f'{self._iter + 1}: ' + ', '.join(f'{k}={v}' for k, v in bad.items())
+                f'Non-finite loss in the {step} step of epoch {self._epoch + 1}, '
+                f'iteration {self._iter + 1}: '
+                + ', '.join(f'{k}={v}' for k, v in bad.items())
                 + ' (all values: ' + ', '.join(f'{k}={v:.4g}' for k, v in
                                                outputs.items()) + '). Training '
                 f'stopped before any checkpoint of this state was written; the '
-                f'last good checkpoint is {last or "none (none was saved yet)"}.')
+                f'last good checkpoint is {last or "none (none was saved yet)"}. '
+                f'A learning rate too large for the schedule is the usual cause.')

@@ -1,6 +1,6 @@
 """DualTaskDetector: the Single Shot Model (lesion instances + slice class)."""
 import contextlib
-from typing import Dict, Iterator, Tuple
+from typing import Dict, Iterator, List, Tuple
 
 import torch
 from mmdet.models.detectors import TwoStageDetector
@@ -20,16 +20,20 @@ UPDATE_RULES = ('s_only', 's_and_backbone', 's_and_backbone_bn')
 
 
 @contextlib.contextmanager
-def _batchnorm_eval(module: nn.Module) -> Iterator[None]:
-    """Temporarily put the BatchNorm layers of ``module`` in eval mode."""
-    bns = [m for m in module.modules() if isinstance(m, _BatchNorm) and m.training]
-    for bn in bns:
-        bn.eval()
+def _norm_eval(norm_layers: List[_BatchNorm]) -> Iterator[None]:
+    """Temporarily put ``norm_layers`` (those in training mode) in eval mode.
+
+    In eval mode a BatchNorm layer normalises with, and keeps, its running
+    statistics; its affine parameters still receive gradients.
+    """
+    switched = [m for m in norm_layers if m.training]
+    for m in switched:
+        m.eval()
     try:
         yield
     finally:
-        for bn in bns:
-            bn.train()
+        for m in switched:
+            m.train()
 
 
 def _bn_only_call(module: nn.Module, *args):
@@ -58,6 +62,15 @@ class DualTaskDetector(TwoStageDetector):
     - ``'s_and_backbone'`` (the paper's best, rule 2): S + ResNet + FPN;
     - ``'s_and_backbone_bn'``: S + the ResNet's BatchNorm layers.
 
+    As in the reference code (``model.eval(); S.train()`` before the
+    classification step), every BatchNorm layer outside S runs in eval mode
+    in the classification step, whatever the rule: it normalises with the
+    running statistics of the segmentation steps and classification images
+    never change them, so S trains on the features it sees at test time.
+    ``cls_step_norm_eval=False`` keeps the layers in training mode instead
+    (batch statistics; running statistics updated by both tasks), except
+    for ``'s_only'``, whose backbone is always a fixed extractor.
+
     ``predict()`` returns in one forward pass the lesion instances
     (``pred_instances``) and the slice class: ``pred_score`` (class
     probabilities summing to 1) and ``pred_label``.
@@ -67,6 +80,8 @@ class DualTaskDetector(TwoStageDetector):
             ``in_features`` defaults to ``5 * B`` of the RoI head's
             ``roi_batch_selection``.
         update_rule (str): One of ``UPDATE_RULES``.
+        cls_step_norm_eval (bool): BatchNorm outside S in eval mode during
+            the classification step (the reference). Defaults to True.
         Other args: see :class:`TwoStageDetector`.
     """
 
@@ -77,6 +92,7 @@ class DualTaskDetector(TwoStageDetector):
                  roi_head: ConfigType,
                  classifier: ConfigType,
                  update_rule: str = 's_and_backbone',
+                 cls_step_norm_eval: bool = True,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
@@ -101,6 +117,16 @@ class DualTaskDetector(TwoStageDetector):
                 f'{feature_dim} values (5 x roi_batch_selection.num_rois)')
         self.classifier = MODELS.build(classifier)
         self.update_rule = update_rule
+        self.cls_step_norm_eval = cls_step_norm_eval
+
+    def _cls_step_norm_layers(self) -> List[_BatchNorm]:
+        """The BatchNorm layers that run in eval mode in the classification step."""
+        if self.cls_step_norm_eval:
+            in_s = set(self.classifier.modules())
+            return [m for m in self.modules() if isinstance(m, _BatchNorm) and m not in in_s]
+        if self.update_rule == 's_only':
+            return [m for m in self.backbone.modules() if isinstance(m, _BatchNorm)]
+        return []
 
     def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> Dict[str, Tensor]:
         """Losses of a segmentation batch or of a classification batch."""
@@ -115,7 +141,7 @@ class DualTaskDetector(TwoStageDetector):
             return self.extract_feat(batch_inputs)
         if self.update_rule == 's_and_backbone_bn':
             return frozen_call(self.neck, _bn_only_call(self.backbone, batch_inputs))
-        with torch.no_grad(), _batchnorm_eval(self.backbone):
+        with torch.no_grad():
             return self.extract_feat(batch_inputs)
 
     def cls_loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> Dict[str, Tensor]:
@@ -124,12 +150,13 @@ class DualTaskDetector(TwoStageDetector):
         Returns:
             dict: ``cls_loss`` and ``cls_acc`` (batch accuracy in percent).
         """
-        x = self.cls_extract_feat(batch_inputs)
-        with torch.no_grad():  # proposals never carry gradients
-            rpn_results_list = self.rpn_head.predict(
-                tuple(f.detach() for f in x), batch_data_samples, rescale=False)
-        roi_batch = self.roi_head.roi_batch(
-            x, rpn_results_list, [s.metainfo for s in batch_data_samples])
+        with _norm_eval(self._cls_step_norm_layers()):
+            x = self.cls_extract_feat(batch_inputs)
+            with torch.no_grad():  # proposals never carry gradients
+                rpn_results_list = self.rpn_head.predict(
+                    tuple(f.detach() for f in x), batch_data_samples, rescale=False)
+            roi_batch = self.roi_head.roi_batch(
+                x, rpn_results_list, [s.metainfo for s in batch_data_samples])
         labels = torch.cat([s.gt_label.view(-1) for s in batch_data_samples]).to(
             roi_batch.device)
         losses = self.classifier.loss(roi_batch, labels)

@@ -77,8 +77,41 @@ def test_cls_step_updates_only_what_the_rule_allows(rule):
     assert torch.equal(before[conv], after[conv]) == (rule != 's_and_backbone')
     assert torch.equal(before[bn], after[bn]) == (rule == 's_only')
     assert changed(before, model, 'neck.') == (rule == 's_and_backbone')
-    if rule == 's_only':  # a fixed feature extractor: BN statistics untouched too
-        assert not changed(before, model, 'backbone.')
+    # The reference's model.eval(): classification images never reach the
+    # BatchNorm running statistics, whatever the rule.
+    buffers = [k for k, _ in model.named_buffers() if k.startswith('backbone.')]
+    assert buffers and all(torch.equal(before[k], after[k]) for k in buffers)
+    assert all(m.training for m in model.modules()), 'train mode is restored'
+
+
+@pytest.mark.parametrize('rule', ['s_only', 's_and_backbone', 's_and_backbone_bn'])
+def test_cls_step_norm_eval_switch(rule):
+    """With ``cls_step_norm_eval=False`` the rules that train the backbone
+    normalise with batch statistics and update the running ones."""
+    model = build(update_rule=rule, cls_step_norm_eval=False)
+    model.train()
+    before = copy.deepcopy(model.state_dict())
+    model.train_step(cls_batch([0, 2]), optim(model))
+    key = 'backbone.layer1.0.bn1.running_mean'
+    assert torch.equal(before[key], model.state_dict()[key]) == (rule == 's_only')
+
+
+def test_cls_step_features_match_inference_features():
+    """In the classification step S reads exactly what it reads at test time."""
+    model = build()
+    data = model.data_preprocessor(cls_batch([0, 2]), True)
+    model.train()
+    captured = {}
+
+    def capture(module, args, output):
+        captured[module.training] = args[0].detach()
+
+    model.classifier.register_forward_hook(capture)
+    model(**data, mode='loss')
+    model.eval()
+    with torch.no_grad():
+        model.predict(data['inputs'], data['data_samples'])
+    torch.testing.assert_close(captured[True], captured[False])
 
 
 def test_seg_step_trains_all_but_s_and_image_branch(model):
