@@ -100,20 +100,24 @@ class Lesion:
 
 
 def sample_anatomy(rng: np.random.Generator) -> Anatomy:
-    """Draw one patient's body habitus."""
+    """Draw one patient's body habitus.
+
+    The same distribution for every class: only the lesions tell the classes
+    apart, and a model cannot learn a class from a patient's body.
+    """
     return Anatomy(
-        cx=0.5 + rng.uniform(-0.02, 0.02),
-        cy=0.5 + rng.uniform(-0.01, 0.03),
-        body_ax=rng.uniform(0.38, 0.45),
-        body_ay=rng.uniform(0.27, 0.32),
-        harmonics=np.stack([rng.uniform(0, 0.025, 3), rng.uniform(0, 2 * np.pi, 3)], 1),
-        fat=rng.uniform(0.012, 0.045),
-        muscle=rng.uniform(0.018, 0.03),
-        fat_hu=rng.uniform(-115, -85),
-        lung_hu=rng.uniform(-880, -830),
-        heart=rng.uniform(0.9, 1.15),
-        noise_hu=rng.uniform(28, 50),
-        dependent_hu=rng.uniform(10, 60),
+        cx=0.5 + rng.uniform(-0.03, 0.03),
+        cy=0.5 + rng.uniform(-0.02, 0.04),
+        body_ax=rng.uniform(0.36, 0.46),
+        body_ay=rng.uniform(0.26, 0.33),
+        harmonics=np.stack([rng.uniform(0, 0.03, 3), rng.uniform(0, 2 * np.pi, 3)], 1),
+        fat=rng.uniform(0.01, 0.05),
+        muscle=rng.uniform(0.016, 0.032),
+        fat_hu=rng.uniform(-120, -80),
+        lung_hu=rng.uniform(-890, -820),
+        heart=rng.uniform(0.85, 1.2),
+        noise_hu=rng.uniform(25, 55),
+        dependent_hu=rng.uniform(10, 70),
         n_ribs=int(rng.integers(5, 8)),
     )
 
@@ -851,7 +855,7 @@ def _prepare_out(out: str, overwrite: bool) -> None:
 def generate(out: str, n_seg: int, n_cls: int, size: int = 512, seed: int = 0,
              hard_frac: float = 0.12, workers: int = 1, frames_per_scan: int = 5,
              seg_test_frac: float = 0.15, cls_fractions: Sequence[float] = (0.6, 0.2, 0.2),
-             slices_per_patient: int = 6, overwrite: bool = False) -> dict:
+             slices_per_patient: int = 2, overwrite: bool = False) -> dict:
     """Write the phantom and return its summary (also stored as ``phantom.json``).
 
     Args:
@@ -865,7 +869,11 @@ def generate(out: str, n_seg: int, n_cls: int, size: int = 512, seed: int = 0,
         frames_per_scan: slices per scan of the lesion set.
         seg_test_frac: share of scans in the lesion test split.
         cls_fractions: train, val, test shares of the classification slices.
-        slices_per_patient: classification slices per patient.
+        slices_per_patient: classification slices per patient. Few slices of
+            many patients: with few patients a model learns to recognise
+            each patient's body rather than the lesions (measured with 6
+            slices of 25 patients per class: a ResNet18 fit the training
+            patients and stayed at chance on new ones).
         overwrite: replace a previous phantom in ``out``.
     """
     if size < 64:
@@ -936,7 +944,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='share of lesion-set scans in its test split')
     parser.add_argument('--cls-fractions', type=float, nargs=3, default=(0.6, 0.2, 0.2),
                         metavar=('TRAIN', 'VAL', 'TEST'))
-    parser.add_argument('--slices-per-patient', type=int, default=6)
+    parser.add_argument('--slices-per-patient', type=int, default=2,
+                        help='classification slices per patient (each patient has '
+                             'its own body)')
     parser.add_argument('--workers', type=int, default=min(2, os.cpu_count() or 1),
                         help='processes (the bytes written do not depend on it)')
     parser.add_argument('--overwrite', action='store_true',

@@ -12,7 +12,7 @@ from tests.conftest import model_cfg
 def _runner(**overrides):
     model = MODELS.build(model_cfg(**overrides))
     model.init_weights()
-    return SimpleNamespace(model=model, iter=0,
+    return SimpleNamespace(model=model, iter=0, _resume=False,
                            message_hub=MessageHub.get_instance('test_sync_hook'))
 
 
@@ -57,6 +57,18 @@ def test_every_n_iters_and_never():
     assert _run(ImageBranchSyncHook('every_n_iters', interval=2), runner,
                 [5.0, 4.0, 3.0, 2.0]) == [False, True, False, True]
     assert _run(ImageBranchSyncHook('never'), runner, [5.0, 1.0]) == [False, False]
+
+
+@pytest.mark.parametrize('resume', [False, True])
+def test_training_starts_from_a_copy_of_the_loaded_branch(resume):
+    """load_from (e.g. a segmentation warm-up) changes the segmentation
+    branch after the model's own initial copy: the copy is renewed, unless
+    the run resumes with the image branch of its checkpoint."""
+    runner = _runner()
+    runner._resume = resume
+    _perturb(runner.model.roi_head)  # what loading a checkpoint does
+    ImageBranchSyncHook('never').before_train(runner)
+    assert _synced(runner.model.roi_head) == (not resume)
 
 
 def test_base_variant_disables_copying():

@@ -151,3 +151,29 @@ def test_output_folder_is_protected(tmp_path, capsys):
     assert not osp.exists(osp.join(out, 'cls'))  # nothing stale survives a rewrite
     with pytest.raises(ValueError, match='expected at least two'):
         generate(str(tmp_path / 'one'), 2, 0, size=64, frames_per_scan=5)
+
+
+def test_classification_split_has_many_patients_with_few_slices_each(tmp_path):
+    """Patients, not slices, are what a classifier must generalise over: each
+    has its own body, at most 2 slices by default, and one split only."""
+    from collections import Counter
+
+    generate(str(tmp_path), n_seg=0, n_cls=60, size=64, seed=1)
+    split_of, slices = {}, Counter()
+    for split in ('train', 'val', 'test'):
+        for line in parse_label_file(f'{tmp_path}/cls/{split}_COVIDx_CT.txt'):
+            patient = tuple(line.filename.split('_')[:2])  # (class prefix, patient)
+            assert split_of.setdefault(patient, split) == split
+            slices[patient] += 1
+    assert max(slices.values()) <= 2 and len(slices) >= 30
+
+
+def test_anatomy_does_not_depend_on_the_class():
+    """The body is drawn from one distribution for every class: the same
+    patient stream gives the same body whatever lesions are drawn."""
+    rng = np.random.default_rng
+    normal = render_slice(96, sample_anatomy(rng(5)), 0.5, 'normal', False, rng(6))
+    covid = render_slice(96, sample_anatomy(rng(5)), 0.5, 'covid', False, rng(6))
+    outside = covid[1] < MASK_GGO  # every pixel that is not a lesion
+    assert (covid[1] >= MASK_GGO).any()
+    assert np.array_equal(normal[1][outside] > 0, covid[1][outside] > 0)

@@ -63,11 +63,21 @@ class ImageBranchSyncHook(Hook):
         return model.roi_head
 
     def before_train(self, runner) -> None:
-        if not getattr(self._roi_head(runner), 'augmented', False) and self.policy != 'never':
-            print_log('ImageBranchSyncHook: the RoI head has no separate image '
-                      'branch (base variant); nothing will be copied',
-                      logger='current', level=logging.WARNING)
-            self.policy = 'never'
+        """Start from a copy of the segmentation branch as loaded.
+
+        ``load_from`` (e.g. a segmentation warm-up whose checkpoint has no
+        image branch) is applied after the model's initial copy; a resumed
+        run keeps the image branch of its checkpoint.
+        """
+        if not getattr(self._roi_head(runner), 'augmented', False):
+            if self.policy != 'never':
+                print_log('ImageBranchSyncHook: the RoI head has no separate image '
+                          'branch (base variant); nothing will be copied',
+                          logger='current', level=logging.WARNING)
+                self.policy = 'never'
+            return
+        if not runner._resume:
+            self._roi_head(runner).copy_seg_weights()
 
     def _should_copy(self, runner, outputs: Optional[dict]) -> bool:
         if self.policy == 'every_n_iters':
