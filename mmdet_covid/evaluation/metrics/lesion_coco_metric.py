@@ -19,7 +19,29 @@ class LesionCocoMetric(CocoMetric):
     AP 0 (every lesion is missed), which is what this metric reports, with a
     warning; a test set without any lesion gets -1, COCO's "undefined".
     Everything else is ``CocoMetric`` unchanged.
+
+    Args:
+        score_thr (float): Only detections scoring at least this count, e.g.
+            0.75, the paper's inference threshold, in a second metric beside
+            one over every detection the model returns. Defaults to 0 (all).
+        **kwargs: :class:`CocoMetric` arguments.
     """
+
+    def __init__(self, score_thr: float = 0.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.score_thr = score_thr
+
+    def process(self, data_batch: dict, data_samples) -> None:
+        if self.score_thr > 0:
+            data_samples = [self._above_thr(s) for s in data_samples]
+        super().process(data_batch, data_samples)
+
+    def _above_thr(self, sample: dict) -> dict:
+        pred = sample['pred_instances']
+        keep = pred['scores'] >= self.score_thr
+        return dict(sample, pred_instances={k: v[keep] if hasattr(v, '__getitem__') and
+                                            len(v) == len(keep) else v
+                                            for k, v in pred.items()})
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         eval_results = super().compute_metrics(results)

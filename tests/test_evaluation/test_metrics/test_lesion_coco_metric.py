@@ -59,3 +59,17 @@ def test_with_detections_equals_coco_metric(tmp_path):
     ours = _evaluate(LesionCocoMetric, ann_file, _samples(mask))
     assert ours == _evaluate(CocoMetric, ann_file, _samples(mask))
     assert ours['seg/segm_mAP'] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize('score,score_thr,expected', [
+    (0.9, 0.75, 1.0), (0.5, 0.75, 0.0), (0.5, 0.0, 1.0)])
+def test_score_threshold_counts_only_confident_detections(tmp_path, score, score_thr,
+                                                          expected):
+    ann_file, mask = _coco_file(tmp_path, True)
+    samples = _samples(mask)
+    samples[0]['pred_instances']['scores'] = torch.tensor([score])
+    metric = LesionCocoMetric(ann_file=ann_file, metric=['bbox', 'segm'], prefix='seg',
+                              score_thr=score_thr)
+    metric.dataset_meta = dict(classes=('lesion',))
+    metric.process({}, samples)
+    assert metric.evaluate(2)['seg/segm_mAP_50'] == pytest.approx(expected)
