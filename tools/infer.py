@@ -1,15 +1,31 @@
 """Segment lesions and classify CT slices with a trained SSM.
 
     python tools/infer.py CONFIG CHECKPOINT INPUT [INPUT ...] [--out-dir DIR]
+        [--out results.jsonl|results.csv] [--strict]
 
 INPUT: PNG/JPEG (8- or 16-bit), DICOM files, NIfTI volumes (every axial slice)
-or folders of them. Prints one line per slice (class probabilities, number of
-lesions, lesion area) and, with --out-dir, writes an overlay per slice: lesion
-masks and boxes, the predicted class and its probabilities.
+or folders of them (searched recursively). Prints one line per slice (class
+probabilities, number of lesions, lesion area), named by its path relative to
+the folder argument it came from (``:z`` = slice index of a volume).
+
+Every readable slice is processed: an unreadable file or slice is reported
+(file and reason) where it occurs and counted at the end, and the run goes
+on. With ``--out``, each result row is written (and flushed) as it comes, so
+that a crash late in a long scan keeps what was done; unreadable inputs are
+rows with an ``error``. With ``--out-dir``, an overlay per slice: lesion masks
+and boxes, the predicted class and its probabilities, at the input's relative
+path (``folder/sub/file.png``; ``volume_z0007.png`` for a volume's slice 7).
+
+Exit status: 0 when at least one slice was read (and, with ``--strict``,
+none failed), 1 otherwise.
 """
 import argparse
+import csv
+import json
 import os
 import os.path as osp
+import sys
+from typing import Dict, Optional, TextIO
 
 from mmdet.apis import init_detector
 from mmdet.registry import VISUALIZERS
@@ -18,47 +34,143 @@ from mmdet_covid.apis import inference_ct_slices
 from mmdet_covid.datasets import LoadCTSlice
 
 
-def main() -> None:
+def slice_label(item) -> str:
+    """The printed name of a slice: relative path, ``:z`` for a volume."""
+    name = item.get('name', item.get('img_path'))
+    index = item.get('slice_index')
+    return name if index is None else f'{name}:{index}'
+
+
+def overlay_path(out_dir: str, item, used: set) -> str:
+    """A unique overlay file per slice, traceable to its input: the path
+    relative to the folder argument it came from (a file argument: its file
+    name), ``_z<index>`` for a volume's slice, ``_<n>`` if still taken."""
+    stem = item.get('name', item['img_path'])
+    if osp.isabs(stem) or stem.startswith('..'):
+        stem = osp.basename(stem)
+    for ext in ('.nii.gz', '.nii', '.png', '.jpg', '.jpeg', '.dcm'):
+        if stem.lower().endswith(ext):
+            stem = stem[:-len(ext)]
+            break
+    if item.get('slice_index') is not None:
+        stem += f'_z{int(item["slice_index"]):04d}'
+    path, n = stem, 1
+    while path in used:
+        n += 1
+        path = f'{stem}_{n}'
+    used.add(path)
+    return osp.join(out_dir, path + '.png')
+
+
+class RowWriter:
+    """One result row per slice into a JSON-lines or CSV file, flushed each time."""
+
+    def __init__(self, path: str, classes) -> None:
+        ext = osp.splitext(path)[1].lower()
+        if ext not in ('.jsonl', '.json', '.csv'):
+            raise ValueError(f'--out {path}: expected a .jsonl or .csv file')
+        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+        self.file: TextIO = open(path, 'w', newline='')
+        self.csv = None
+        if ext == '.csv':
+            fields = ['slice', 'img_path', 'slice_index', 'class', *[f'p_{c}' for c in classes],
+                      'lesions', 'lesion_area_px', 'error']
+            self.csv = csv.DictWriter(self.file, fieldnames=fields)
+            self.csv.writeheader()
+        self.classes = classes
+
+    def write(self, row: Dict) -> None:
+        if self.csv is not None:
+            probs = row.get('probabilities') or {}
+            self.csv.writerow({k: v for k, v in dict(
+                row, **{f'p_{c}': probs.get(c) for c in self.classes}).items()
+                if k in self.csv.fieldnames})
+        else:
+            self.file.write(json.dumps(row) + '\n')
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def main(argv: Optional[list] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('inputs', nargs='+')
     parser.add_argument('--out-dir', help='write overlays here')
+    parser.add_argument('--out', help='write result rows here (.jsonl or .csv) as they come')
+    parser.add_argument('--strict', action='store_true',
+                        help='exit non-zero if any input or slice could not be read')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--batch-size', type=int, default=4)
     parser.add_argument('--score-thr', type=float, default=0.5,
-                        help='lesions drawn from this score on')
-    args = parser.parse_args()
+                        help='lesions counted and drawn from this score on')
+    args = parser.parse_args(argv)
 
     model = init_detector(args.config, args.checkpoint, device=args.device)
     classes = model.classifier.classes
+    writer = RowWriter(args.out, classes) if args.out else None
     visualizer = None
     if args.out_dir:
         os.makedirs(args.out_dir, exist_ok=True)
         visualizer = VISUALIZERS.build(dict(type='SSMVisualizer', name='infer', classes=classes))
         visualizer.dataset_meta = dict(classes=('lesion', ))
-    print(f'{"slice":<48} {"class":<9} ' + ' '.join(f'{c:>8}' for c in classes)
+    width = 48
+    print(f'{"slice":<{width}} {"class":<9} ' + ' '.join(f'{c:>8}' for c in classes)
           + '  lesions  area(px)')
     loader = LoadCTSlice()  # reads every format (caches the last NIfTI volume)
-    for sample in inference_ct_slices(model, args.inputs, args.batch_size):
-        name = osp.basename(sample.img_path)
-        if 'slice_index' in sample:
-            name += f':{sample.slice_index}'
-        keep = sample.pred_instances.scores >= args.score_thr
-        area = int(sample.pred_instances.masks[keep].any(0).sum()) if keep.any() else 0
-        probs = sample.pred_score.tolist()
-        print(f'{name:<48} {classes[int(sample.pred_label)]:<9} '
-              + ' '.join(f'{p:8.3f}' for p in probs) + f'  {int(keep.sum()):7d}  {area:8d}')
-        if visualizer is not None:
-            source = dict(img_path=sample.img_path)
-            if 'slice_index' in sample:
-                source['slice_index'] = sample.slice_index
-            image = loader(source)['img'][..., ::-1]  # any format, as the model saw it
-            stem = osp.splitext(name.replace(':', '_'))[0]
-            visualizer.add_datasample(stem, image, sample, draw_gt=False, show=False,
-                                      pred_score_thr=args.score_thr,
-                                      out_file=osp.join(args.out_dir, f'{stem}.png'))
+    errors: list = []
+    used_names: set = set()
+    reported = 0
+    done = 0
+
+    def report_errors() -> None:
+        nonlocal reported
+        for err in errors[reported:]:
+            print(f'{slice_label(err):<{width}} UNREADABLE: {err["reason"]}', file=sys.stderr)
+            if writer:
+                writer.write(dict(slice=slice_label(err), img_path=err['img_path'],
+                                  slice_index=err.get('slice_index'), error=err['reason']))
+        reported = len(errors)
+
+    try:
+        for sample in inference_ct_slices(model, args.inputs, args.batch_size, errors=errors):
+            report_errors()
+            item = dict(img_path=sample.img_path, name=sample.name,
+                        slice_index=sample.get('slice_index'))
+            keep = sample.pred_instances.scores >= args.score_thr
+            area = int(sample.pred_instances.masks[keep].any(0).sum()) if keep.any() else 0
+            probs = sample.pred_score.tolist()
+            label = classes[int(sample.pred_label)]
+            print(f'{slice_label(item):<{width}} {label:<9} '
+                  + ' '.join(f'{p:8.3f}' for p in probs) + f'  {int(keep.sum()):7d}  {area:8d}')
+            if writer:
+                writer.write(dict(slice=slice_label(item), img_path=sample.img_path,
+                                  slice_index=item['slice_index'], **{'class': label},
+                                  probabilities=dict(zip(classes, probs)),
+                                  lesions=int(keep.sum()), lesion_area_px=area))
+            if visualizer is not None:
+                source = dict(img_path=sample.img_path)
+                if item['slice_index'] is not None:
+                    source['slice_index'] = item['slice_index']
+                image = loader(source)['img'][..., ::-1]  # any format, as the model saw it
+                out_file = overlay_path(args.out_dir, item, used_names)
+                os.makedirs(osp.dirname(out_file), exist_ok=True)
+                visualizer.add_datasample(osp.basename(out_file), image, sample, draw_gt=False,
+                                          show=False, pred_score_thr=args.score_thr,
+                                          out_file=out_file)
+            done += 1
+        report_errors()
+    finally:
+        if writer:
+            writer.close()
+    print(f'{done} slice(s) processed, {len(errors)} unreadable'
+          + (f' (listed above{" and in " + args.out if args.out else ""})' if errors else ''))
+    if done == 0 or (args.strict and errors):
+        return 1
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

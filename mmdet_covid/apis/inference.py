@@ -1,6 +1,7 @@
 """Inference on CT slices of any published format, in batches."""
+import os
 import os.path as osp
-from typing import Iterator, List, Sequence, Union
+from typing import Iterator, List, Optional, Sequence, Union
 
 import torch
 from mmcv.transforms import Compose
@@ -8,29 +9,61 @@ from mmengine.dataset import pseudo_collate
 from mmdet.structures import DetDataSample
 from torch import nn
 
-from ..datasets.ct_io import is_nifti, nifti_slice_infos
+from ..datasets.ct_io import CTReadError, is_nifti, nifti_slice_infos
+
+# What reading one input can raise: a named read error, a missing or
+# unreadable file, an undecodable or malformed image.
+READ_ERRORS = (CTReadError, OSError, ValueError, IndexError)
 
 
-def expand_sources(sources: Sequence[str]) -> List[dict]:
-    """One ``{'img_path', ['slice_index']}`` dict per slice.
+def _name(root: str, path: str) -> str:
+    """``path`` as the user can trace it: relative to the folder argument
+    ``root`` it was found in (prefixed with that folder's name), or as given."""
+    if root == path:
+        return path
+    return osp.join(osp.basename(osp.normpath(root)), osp.relpath(path, root))
+
+
+def expand_sources(sources: Sequence[str], errors: Optional[List[dict]] = None) -> List[dict]:
+    """One ``{'img_path', 'name', ['slice_index']}`` dict per slice.
 
     PNG/JPEG/DICOM files are one slice each; a NIfTI volume gives all its
-    axial slices; a folder gives its files in sorted order.
-    """
-    import os
+    axial slices; a folder gives its files (recursively) in sorted order.
+    ``name`` is the slice's input path relative to the folder argument it
+    came from (``folder/sub/file.png``), so that equal file names in
+    different folders stay apart.
 
+    Args:
+        sources (Sequence[str]): Files and folders.
+        errors (list, optional): If given, an input that does not exist or a
+            volume whose header cannot be read is appended to it as
+            ``{'img_path', 'name', 'reason'}`` instead of raising.
+    """
     slices: List[dict] = []
+
+    def add(root: str, path: str) -> None:
+        name = _name(root, path)
+        try:
+            if not osp.exists(path):
+                raise FileNotFoundError(f'input {path!r} does not exist')
+            if is_nifti(path):
+                slices.extend(dict(info, name=name) for info in nifti_slice_infos(path))
+            else:
+                slices.append(dict(img_path=path, name=name))
+        except READ_ERRORS as exc:
+            if errors is None:
+                raise
+            errors.append(dict(img_path=path, name=name, reason=str(exc)))
+
     for source in sources:
         if osp.isdir(source):
-            files = sorted(osp.join(source, f) for f in os.listdir(source)
-                           if not f.startswith('.'))
-            slices.extend(expand_sources(files))
-        elif not osp.exists(source):
-            raise FileNotFoundError(f'input {source!r} does not exist')
-        elif is_nifti(source):
-            slices.extend(nifti_slice_infos(source))
+            for dirpath, dirnames, files in os.walk(source):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith('.'))
+                for f in sorted(files):
+                    if not f.startswith('.'):
+                        add(source, osp.join(dirpath, f))
         else:
-            slices.append(dict(img_path=source))
+            add(source, source)
     return slices
 
 
@@ -44,7 +77,8 @@ def _test_pipeline(model: nn.Module) -> Compose:
 
 @torch.no_grad()
 def inference_ct_slices(model: nn.Module, sources: Union[str, Sequence[str]],
-                        batch_size: int = 4) -> Iterator[DetDataSample]:
+                        batch_size: int = 4,
+                        errors: Optional[List[dict]] = None) -> Iterator[DetDataSample]:
     """Lesion instances and slice class of every slice of ``sources``.
 
     Args:
@@ -52,21 +86,37 @@ def inference_ct_slices(model: nn.Module, sources: Union[str, Sequence[str]],
         sources (str or list[str]): Image files (PNG/JPEG/16-bit PNG/DICOM),
             NIfTI volumes (read slice by slice) or folders of them.
         batch_size (int): Slices per forward pass.
+        errors (list, optional): Without it, the first unreadable input
+            raises. With it, every unreadable input or slice is appended as
+            ``{'img_path', 'name', ['slice_index'], 'reason'}`` and the
+            others are still processed.
 
     Yields:
-        DetDataSample: per slice, with ``pred_instances`` (in the slice's
-        original resolution), ``pred_score``, ``pred_label`` and the
-        ``img_path`` (and ``slice_index`` for volumes) it came from.
+        DetDataSample: per readable slice, in input order, with
+        ``pred_instances`` (in the slice's original resolution),
+        ``pred_score``, ``pred_label``, the ``img_path`` and ``name`` it came
+        from (and ``slice_index`` for volumes).
     """
     if isinstance(sources, str):
         sources = [sources]
     pipeline = _test_pipeline(model)
-    slices = expand_sources(sources)
+    slices = expand_sources(sources, errors)
     for start in range(0, len(slices), batch_size):
-        batch = [pipeline(dict(info, img_id=start + i))
-                 for i, info in enumerate(slices[start:start + batch_size])]
-        for info, sample in zip(slices[start:start + batch_size],
-                                model.test_step(pseudo_collate(batch))):
+        infos, batch = [], []
+        for i, info in enumerate(slices[start:start + batch_size]):
+            try:
+                batch.append(pipeline(dict(info, img_id=start + i)))
+            except READ_ERRORS as exc:
+                if errors is None:
+                    raise
+                errors.append(dict(info, reason=str(exc)))
+                continue
+            infos.append(info)
+        if not batch:
+            continue
+        for info, sample in zip(infos, model.test_step(pseudo_collate(batch))):
+            meta = dict(name=info['name'])
             if 'slice_index' in info:
-                sample.set_metainfo(dict(slice_index=info['slice_index']))
+                meta['slice_index'] = info['slice_index']
+            sample.set_metainfo(meta)
             yield sample

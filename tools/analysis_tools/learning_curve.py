@@ -1,0 +1,155 @@
+"""Learning curve of a run: the evaluation metrics against training iterations.
+
+    python tools/analysis_tools/learning_curve.py WORK_DIR [WORK_DIR ...] \
+        [--keys cls/f1_weighted seg/segm_mAP_50] [--out curve.png] [--table curve.md]
+
+Reads every ``<WORK_DIR>/<timestamp>/vis_data/scalars.json`` that mmengine's
+``LocalVisBackend`` wrote (a resumed run continues in a new timestamp folder;
+all are read, the latest value of a step wins). Evaluation rows are placed at
+the iteration they followed: epoch-based runs log them by epoch, converted
+with the iterations per epoch read off the training rows (or
+``--iters-per-epoch``). Prints a Markdown
+table (iterations, epoch, one column per key) and, with ``--out``, draws one
+line per key and run. Several work dirs (e.g. seeds or baselines) are drawn
+together; a key a run does not have is left out of its lines.
+"""
+import argparse
+import glob
+import json
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Tuple
+
+DEFAULT_KEYS = ('cls/f1_weighted', 'seg/segm_mAP_50', 'seg_score075/segm_mAP_50')
+
+
+def read_scalars(work_dir: str) -> Tuple[List[dict], List[dict]]:
+    """The training rows and evaluation rows of every log of ``work_dir``."""
+    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
+    if not files:
+        raise FileNotFoundError(f'{work_dir}: no */vis_data/scalars.json (is it the '
+                                f'work_dir of a run with the LocalVisBackend?)')
+    train, evals = {}, {}
+    for path in files:
+        with open(path) as f:
+            for line_no, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise ValueError(f'{path}, line {line_no}: not JSON ({err})') from None
+                if 'iter' in row:  # a training row
+                    train[row['iter']] = row
+                elif 'step' in row and any('/' in key for key in row):
+                    evals[row['step']] = row
+    return [train[k] for k in sorted(train)], [evals[k] for k in sorted(evals)]
+
+
+def iters_per_epoch(train: List[dict]) -> Optional[int]:
+    """Iterations per epoch of an epoch-based run, from its training rows.
+
+    The logger writes every ``interval`` iterations inside an epoch, so the
+    first row of epoch 2 is ``E + interval`` when the first of epoch 1 is
+    ``interval``. With a single epoch, its last logged iteration.
+    """
+    first: Dict[int, int] = {}
+    last: Dict[int, int] = {}
+    for row in train:
+        if 'epoch' in row:
+            first[row['epoch']] = min(first.get(row['epoch'], row['iter']), row['iter'])
+            last[row['epoch']] = max(last.get(row['epoch'], 0), row['iter'])
+    if not first:
+        return None
+    if 1 in first and 2 in first:
+        return first[2] - first[1]
+    return max(last.values())
+
+
+def curve(work_dir: str, keys: Sequence[str],
+          epoch_iters: Optional[int] = None) -> List[Dict[str, Optional[float]]]:
+    """One row per evaluation: ``iter``, ``epoch`` and the value of each key."""
+    train, evals = read_scalars(work_dir)
+    per_epoch = epoch_iters or iters_per_epoch(train)
+    rows = []
+    for row in evals:
+        step = int(row['step'])
+        if per_epoch:  # an epoch-based run logs its evaluations by epoch
+            iters, epoch = step * per_epoch, step
+        else:
+            iters, epoch = step, None
+        rows.append(dict(iter=iters, epoch=epoch, **{k: row.get(k) for k in keys}))
+    return rows
+
+
+def markdown(name: str, rows: List[dict], keys: Sequence[str]) -> str:
+    lines = [f'**{name}**', '', '| iterations | epoch | ' + ' | '.join(keys) + ' |',
+             '|---:|---:|' + '---:|' * len(keys)]
+    for row in rows:
+        values = ['-' if row[k] is None else f'{row[k]:.3f}' for k in keys]
+        lines.append(f'| {row["iter"] if row["iter"] is not None else "-"} | '
+                     f'{row["epoch"] if row["epoch"] is not None else "-"} | '
+                     + ' | '.join(values) + ' |')
+    return '\n'.join(lines)
+
+
+def plot(runs: Dict[str, List[dict]], keys: Sequence[str], out: str,
+         hlines: Sequence[Tuple[str, float]] = ()) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    for (name, rows), colour in zip(runs.items(), plt.rcParams['axes.prop_cycle']):
+        for key, style in zip(keys, ('-o', '--s', ':^', '-.d')):
+            points = [(r['iter'], r[key]) for r in rows
+                      if r[key] is not None and r['iter'] is not None]
+            if points:
+                xs, ys = zip(*points)
+                label = key if len(runs) == 1 else f'{name}: {key}'
+                ax.plot(xs, ys, style, color=colour['color'], label=label, markersize=4)
+    for label, value in hlines:
+        ax.axhline(value, color='grey', linewidth=0.8, linestyle=':')
+        ax.annotate(label, (0, value), xytext=(2, 2), textcoords='offset points',
+                    fontsize=7, color='grey')
+    ax.set_xlabel('training iterations (segmentation + classification step)')
+    ax.set_ylabel('metric on the test split')
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc='lower right')
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('work_dirs', nargs='+')
+    parser.add_argument('--keys', nargs='+', default=list(DEFAULT_KEYS))
+    parser.add_argument('--names', nargs='+', help='one label per work dir')
+    parser.add_argument('--hline', nargs=2, action='append', default=[],
+                        metavar=('LABEL', 'VALUE'), help='a reference level, e.g. chance')
+    parser.add_argument('--iters-per-epoch', type=int,
+                        help='of epoch-based runs (default: read off the log)')
+    parser.add_argument('--out', help='PNG of the curve')
+    parser.add_argument('--table', help='also write the Markdown table here')
+    parser.add_argument('--json', help='also write the rows of every run here')
+    args = parser.parse_args(argv)
+    names = args.names or [osp.basename(osp.normpath(d)) for d in args.work_dirs]
+    if len(names) != len(args.work_dirs):
+        parser.error(f'--names: {len(names)} names for {len(args.work_dirs)} work dirs')
+    runs = {name: curve(d, args.keys, args.iters_per_epoch) for name, d in zip(names, args.work_dirs)}
+    text = '\n\n'.join(markdown(name, rows, args.keys) for name, rows in runs.items())
+    print(text)
+    if args.table:
+        with open(args.table, 'w') as f:
+            f.write(text + '\n')
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(runs, f, indent=1)
+    if args.out:
+        plot(runs, args.keys, args.out, [(label, float(v)) for label, v in args.hline])
+        print(f'curve: {args.out}')
+
+
+if __name__ == '__main__':
+    main()
