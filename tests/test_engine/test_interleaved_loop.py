@@ -137,3 +137,10 @@ def test_two_processes_end_with_identical_weights(prepared_phantom, tmp_path):
     diff = [k for k in rank0 if not torch.equal(rank0[k], rank1[k])]
     assert not diff, diff
     assert 'Epoch(train) [1][2/2]' in proc.stdout + proc.stderr  # 4 images / 2 ranks
+
+
+def test_resume_without_a_checkpoint_says_so(prepared_phantom, tmp_path):
+    cfg = make_cfg(prepared_phantom, tmp_path)
+    cfg.resume = True
+    with pytest.raises(FileNotFoundError, match='nothing to resume'):
+        Runner.from_cfg(cfg).train()

@@ -15,6 +15,7 @@ from mmdet.registry import LOOPS
 from torch.utils.data import DataLoader
 
 from ...datasets.samplers import ResumableDefaultSampler  # noqa: F401  (registers)
+from .resume_guard import check_resume_source, remove_orphaned_temp_files
 
 
 def sampler_of(dataloader: DataLoader):
@@ -101,6 +102,9 @@ class InterleavedTrainLoop(EpochBasedTrainLoop):
         super().__init__(runner, dataloader, max_epochs, val_begin, val_interval,
                          dynamic_intervals)
         check_dataset_kind(self.dataloader, 'cls', 'train_dataloader')
+        # Built before the runner loads or resumes a checkpoint: check that first.
+        remove_orphaned_temp_files(runner.work_dir)
+        check_resume_source(runner)
         # Built lazily in run(): after a resume has restored the seed.
         self._seg_dataloader_cfg = seg_dataloader
         self.seg_dataloader: Optional[DataLoader] = None

@@ -93,7 +93,8 @@ class RoIBatchSelection(BaseModule):
         num_imgs = len(img_shapes)
         num_props, num_cls = cls_score.size(0), cls_score.size(1) - 1
         scores = F.softmax(cls_score, dim=-1)[:, :num_cls]  # (N, C)
-        deltas = bbox_pred.view(num_props, -1, 4).expand(-1, num_cls, -1)
+        # (explicit sizes: an image without proposals has 0 rows)
+        deltas = bbox_pred.view(num_props, bbox_pred.size(1) // 4, 4).expand(-1, num_cls, -1)
         priors = rois[:, None, 1:].expand(-1, num_cls, -1)
         boxes = bbox_coder.decode(priors.reshape(-1, 4), deltas.reshape(-1, 4))
         boxes = boxes.view(num_props, num_cls, 4)

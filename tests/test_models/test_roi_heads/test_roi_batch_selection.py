@@ -89,3 +89,14 @@ def test_image_without_proposals_gets_zero_rows_and_gradients_flow():
 def test_bad_config(kwargs, match):
     with pytest.raises(ValueError, match=match):
         RoIBatchSelection(**kwargs)
+
+
+@pytest.mark.parametrize('counts', [(0, ), (0, 5), (5, 0)])
+def test_images_without_proposals_get_zero_rows(counts):
+    """A diverged model can leave an image without any proposal: S still
+    gets a defined input (zero rows) instead of a reshape error."""
+    rois, cls_score, bbox_pred, shapes = _inputs(counts)
+    out = RoIBatchSelection(num_rois=16)(rois, cls_score, bbox_pred, CODER, shapes)
+    assert out.shape == (len(counts), 16, 5)
+    for i, n in enumerate(counts):
+        assert (out[i] == 0).all() == (n == 0)
