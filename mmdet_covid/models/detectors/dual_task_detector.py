@@ -11,7 +11,6 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..data_preprocessors import batch_task
-from ..roi_heads.augmented_roi_head import frozen_call
 
 # What the classification step may update besides S (paper section IV).
 # "backbone" is the ResNet and its FPN, as torchvision's `model.backbone` that
@@ -36,14 +35,23 @@ def _norm_eval(norm_layers: List[_BatchNorm]) -> Iterator[None]:
             m.train()
 
 
-def _bn_only_call(module: nn.Module, *args):
-    """Run ``module`` so that only its BatchNorm parameters get gradients."""
-    bn_params = {f'{name}.{pname}' if name else pname
-                 for name, m in module.named_modules() if isinstance(m, _BatchNorm)
-                 for pname, _ in m.named_parameters(recurse=False)}
-    params = {name: p if name in bn_params else p.detach()
-              for name, p in module.named_parameters()}
-    return torch.func.functional_call(module, params, args)
+@contextlib.contextmanager
+def _frozen(params: List[nn.Parameter]) -> Iterator[None]:
+    """The forward inside records no gradient for ``params``.
+
+    Gradients still flow through the modules to their inputs (e.g. from S
+    through the RoI branch to the backbone). Only ``requires_grad`` changes,
+    so the modules run as they are: tracing, ``get_flops`` and DDP see the
+    same graph as at inference.
+    """
+    switched = [p for p in params if p.requires_grad]
+    for p in switched:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in switched:
+            p.requires_grad_(True)
 
 
 @MODELS.register_module()
@@ -135,23 +143,28 @@ class DualTaskDetector(TwoStageDetector):
             return {f'seg_{name}': value for name, value in losses.items()}
         return self.cls_loss(batch_inputs, batch_data_samples)
 
-    def cls_extract_feat(self, batch_inputs: Tensor) -> Tuple[Tensor]:
-        """Features for the classification step, per ``update_rule``."""
+    def _cls_step_frozen_params(self) -> List[nn.Parameter]:
+        """What the classification step must not train, per ``update_rule``."""
+        trained = set(self.classifier.parameters())
         if self.update_rule == 's_and_backbone':
-            return self.extract_feat(batch_inputs)
-        if self.update_rule == 's_and_backbone_bn':
-            return frozen_call(self.neck, _bn_only_call(self.backbone, batch_inputs))
-        with torch.no_grad():
-            return self.extract_feat(batch_inputs)
+            trained |= set(self.backbone.parameters()) | set(self.neck.parameters())
+        elif self.update_rule == 's_and_backbone_bn':
+            trained |= {p for m in self.backbone.modules() if isinstance(m, _BatchNorm)
+                        for p in m.parameters(recurse=False)}
+        return [p for p in self.parameters() if p not in trained]
 
     def cls_loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> Dict[str, Tensor]:
         """Loss of S on a classification batch (paper eq. 3).
 
+        The RPN and the RoI head run as at inference (all proposals, no
+        sampling); gradients reach S and what ``update_rule`` allows.
+
         Returns:
             dict: ``cls_loss`` and ``cls_acc`` (batch accuracy in percent).
         """
-        with _norm_eval(self._cls_step_norm_layers()):
-            x = self.cls_extract_feat(batch_inputs)
+        with _norm_eval(self._cls_step_norm_layers()), \
+                _frozen(self._cls_step_frozen_params()):
+            x = self.extract_feat(batch_inputs)
             with torch.no_grad():  # proposals never carry gradients
                 rpn_results_list = self.rpn_head.predict(
                     tuple(f.detach() for f in x), batch_data_samples, rescale=False)

@@ -9,17 +9,6 @@ from mmdet.structures import SampleList
 from mmdet.structures.bbox import bbox2roi
 from mmdet.utils import ConfigType, InstanceList
 from torch import Tensor, nn
-from torch.func import functional_call
-
-
-def frozen_call(module: nn.Module, *args):
-    """Run ``module`` with its parameters detached.
-
-    Gradients still flow to the inputs (e.g. back to the backbone), but none
-    reach the module's own parameters.
-    """
-    params = {name: p.detach() for name, p in module.named_parameters()}
-    return functional_call(module, params, args)
 
 
 @MODELS.register_module()
@@ -77,8 +66,13 @@ class AugmentedRoIHead(StandardRoIHead):
         self.image_bbox_head.load_state_dict(self.bbox_head.state_dict())
 
     def _image_forward(self, bbox_feats: Tensor) -> Tuple[Tensor, Tensor]:
-        """Class logits and box deltas of the image branch, weights frozen."""
-        return frozen_call(self.image_head, bbox_feats)
+        """Class logits and box deltas of the image branch.
+
+        Its weights never train: ``requires_grad=False`` (the augmented
+        branch), or the classification step freezes them (the base
+        variant's shared branch, see ``DualTaskDetector.cls_loss``).
+        """
+        return self.image_head(bbox_feats)
 
     def _select(self, rois: Tensor, cls_score: Tensor, bbox_pred: Tensor,
                 batch_img_metas: List[dict]) -> Tensor:
@@ -96,7 +90,7 @@ class AugmentedRoIHead(StandardRoIHead):
         """The ranked RoI batch of every image (the classification step).
 
         All proposals go through the image branch (no sampling); gradients
-        reach the features ``x`` but no RoI parameter.
+        reach the features ``x``.
 
         Returns:
             Tensor: ``(num_imgs, B, 5)``.
