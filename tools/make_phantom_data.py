@@ -33,7 +33,7 @@ patient, slice): the same seed gives the same bytes for any number of workers.
 
 Example::
 
-    python tools/make_phantom_data.py --out data/phantom --seg 300 --cls 900 --seed 0
+    python tools/make_phantom_data.py --out data/phantom --seg 300 --cls 1500 --seed 0
 """
 import argparse
 import json

@@ -3,7 +3,7 @@
 # convert it into the annotation files that configs/_base_/datasets/*.py read.
 #
 #   bash tools/prepare_phantom.sh data/phantom [make_phantom_data.py args ...]
-#   e.g. bash tools/prepare_phantom.sh data/phantom --seg 300 --cls 900 --seed 0
+#   e.g. bash tools/prepare_phantom.sh data/phantom --seg 300 --cls 1500 --seed 0
 #
 # A phantom previously written to OUT is replaced. Environment: PYTHON (default: the
 # repository's .venv, else python3), MIN_AREA (area rule of the lesion set, default

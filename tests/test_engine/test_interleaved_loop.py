@@ -144,3 +144,12 @@ def test_resume_without_a_checkpoint_says_so(prepared_phantom, tmp_path):
     cfg.resume = True
     with pytest.raises(FileNotFoundError, match='nothing to resume'):
         Runner.from_cfg(cfg).train()
+
+
+def test_max_iters_stops_mid_epoch_and_saves(prepared_phantom, tmp_path):
+    cfg = make_cfg(prepared_phantom, tmp_path, num_cls=3, epochs=2)
+    cfg.train_cfg.max_iters = 2
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert (runner.iter, runner.epoch, runner.max_iters) == (2, 1, 2)
+    assert osp.exists(tmp_path / 'epoch_1.pth') and not osp.exists(tmp_path / 'epoch_2.pth')

@@ -13,8 +13,9 @@ reports, per class:
 * S's accuracy on the test split;
 * a linear probe (multinomial logistic regression, fit on the training
   split's RoI batches, scored on the test split): how much of the class a
-  linear read-out of the same input recovers. A probe far above S means S
-  under-uses its input; a probe at chance means the input carries no class.
+  linear read-out of the same input recovers, and of its score column
+  alone. A probe far above S means S under-uses its input; a probe at
+  chance means the input carries no class.
 
 All numbers are printed as one table and, with ``--out``, written as JSON.
 """
@@ -93,6 +94,10 @@ def main() -> None:
     parser.add_argument('checkpoint')
     parser.add_argument('--max-train', type=int, default=None,
                         help='training slices for the probe (default: all)')
+    parser.add_argument('--copy-seg-branch', action='store_true',
+                        help='copy the segmentation RoI branch into the image branch '
+                             'first (e.g. for a segmentation-only checkpoint, whose image '
+                             'branch is still its initial copy)')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--out', help='write the results as JSON')
     args = parser.parse_args()
@@ -103,6 +108,8 @@ def main() -> None:
 
     cfg = Config.fromfile(args.config)
     model = init_detector(cfg, args.checkpoint, device=args.device)
+    if args.copy_seg_branch:
+        model.roi_head.copy_seg_weights()
     classes = model.classifier.classes
     test_pipeline = cfg.test_dataloader.dataset.pipeline
     train_set = DATASETS.build(dict(cfg.train_dataloader.dataset, pipeline=test_pipeline))
@@ -110,6 +117,7 @@ def main() -> None:
     x_train, y_train, _ = collect(model, train_set, args.max_train)
     x_test, y_test, s_pred = collect(model, test_set)
     probe_pred = linear_probe(x_train, y_train, x_test, len(classes))
+    score_probe_pred = linear_probe(x_train[..., :1], y_train, x_test[..., :1], len(classes))
 
     result = dict(
         checkpoint=args.checkpoint,
@@ -118,6 +126,8 @@ def main() -> None:
         s_f1_weighted=weighted_f1(y_test, s_pred, len(classes)),
         probe_accuracy=float((probe_pred == y_test).mean()),
         probe_f1_weighted=weighted_f1(y_test, probe_pred, len(classes)),
+        score_probe_accuracy=float((score_probe_pred == y_test).mean()),
+        score_probe_f1_weighted=weighted_f1(y_test, score_probe_pred, len(classes)),
         s_predicted_classes=np.bincount(s_pred, minlength=len(classes)).tolist())
     print(f'RoI batch that S reads, {len(y_test)} test slices '
           f'({len(y_train)} training slices for the probe)')
@@ -128,6 +138,9 @@ def main() -> None:
           f'{result["s_f1_weighted"]:.3f}, predicted classes {result["s_predicted_classes"]}')
     print(f'linear probe on the same input: accuracy {100 * result["probe_accuracy"]:.1f}%, '
           f'weighted F1 {result["probe_f1_weighted"]:.3f}')
+    print(f'linear probe on the {x_test.shape[1]} scores alone: accuracy '
+          f'{100 * result["score_probe_accuracy"]:.1f}%, weighted F1 '
+          f'{result["score_probe_f1_weighted"]:.3f}')
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(result, f, indent=1)

@@ -88,6 +88,9 @@ class InterleavedTrainLoop(EpochBasedTrainLoop):
         val_interval (int): Validation interval in epochs. Defaults to 1.
         reseed_every_iter (bool): Seed the random generators with
             ``seed + iteration`` before every iteration. Defaults to True.
+        max_iters (int, optional): Stop after this many iterations, even in
+            the middle of an epoch (the epoch's hooks still run, so its
+            checkpoint is written). Defaults to None (``max_epochs`` only).
     """
 
     def __init__(self,
@@ -98,6 +101,7 @@ class InterleavedTrainLoop(EpochBasedTrainLoop):
                  val_begin: int = 1,
                  val_interval: int = 1,
                  reseed_every_iter: bool = True,
+                 max_iters: Optional[int] = None,
                  dynamic_intervals: Optional[Sequence] = None) -> None:
         super().__init__(runner, dataloader, max_epochs, val_begin, val_interval,
                          dynamic_intervals)
@@ -111,6 +115,11 @@ class InterleavedTrainLoop(EpochBasedTrainLoop):
         self._seg_iterator = None
         self._seg_epoch = 0
         self.reseed_every_iter = reseed_every_iter
+        if max_iters is not None:
+            if not isinstance(max_iters, int) or max_iters < 1:
+                raise ValueError(f'InterleavedTrainLoop: max_iters must be an integer '
+                                 f'>= 1 or None, got max_iters={max_iters!r}')
+            self._max_iters = min(self._max_iters, max_iters)
 
     # -- the segmentation stream --------------------------------------------
     def _build_seg_stream(self) -> None:
@@ -170,7 +179,7 @@ class InterleavedTrainLoop(EpochBasedTrainLoop):
             batches = enumerate(self.dataloader, start)
         else:
             batches = itertools.islice(enumerate(self.dataloader), start, None)
-        while True:
+        while self._iter < self._max_iters:
             self._reseed()
             try:
                 idx, data_batch = next(batches)
@@ -179,6 +188,8 @@ class InterleavedTrainLoop(EpochBasedTrainLoop):
             self.run_iter(idx, data_batch)
         self.runner.call_hook('after_train_epoch')
         self._epoch += 1
+        if self._iter >= self._max_iters:
+            self.stop_training = True  # max_iters reached within the epochs
 
     def _reseed(self) -> None:
         if self.reseed_every_iter:
