@@ -1,7 +1,7 @@
 # Stage 2 of the phantom recipe, and its learning curve: the released
 # architecture (ResNet18 blocks 1-3, augmented RoI layer) trained jointly, as in
-# the paper (segmentation + classification step per iteration, update rule 2),
-# from the segmentation warm-up (ssm_r18-b3-aug_seg-warmup_phantom.py). After
+# the paper (a segmentation and a classification step per iteration), from the
+# segmentation warm-up (ssm_r18-b3-aug_seg-warmup_phantom.py). After
 # every epoch (one pass over the classification training split) both test sets
 # are evaluated, so that the log (vis_data/scalars.json) holds segm AP@0.5 and
 # weighted F1 against iterations; the test sets are only watched, never used to
@@ -11,9 +11,11 @@
 #
 # How the recipe differs from the paper's (ssm_r18-b3-aug_50e_cncb-covidx.py),
 # and why: a segmentation-only warm-up first (876 iterations: the image branch
-# must score lesions before S can learn from it); Adam lr 1e-4 instead of 1e-5
-# (thousands of iterations instead of 150,000; at 5e-4 the classification
-# step's gradients through the backbone undo the warm-up); the image branch is
+# must score lesions before S can learn from it); Adam lr 2e-4 instead of 1e-5
+# (thousands of iterations instead of 150,000); update rule 1 (S only) instead
+# of rule 2 (S + backbone): at these learning rates S's gradients through the
+# backbone undo the warm-up (mask loss 0.20 -> 0.34 in 240 iterations at lr
+# 1e-4 with rule 2, stable at 0.19-0.26 with rule 1); the image branch is
 # refreshed every 20 iterations (a new minimum of the noisy batch-1 loss is
 # rare in so few iterations); AP is reported over all detections scored
 # >= 0.05 (mmdet's COCO evaluation) and over those >= 0.75 (the paper's
@@ -24,9 +26,9 @@ _base_ = './ssm_r18-b3-aug_50e_cncb-covidx.py'
 
 load_from = 'work_dirs/ssm_r18-b3-aug_seg-warmup_phantom/epoch_4.pth'
 randomness = dict(seed=0)
-model = dict(test_cfg=dict(rcnn=dict(score_thr=0.05)))
+model = dict(update_rule='s_only', test_cfg=dict(rcnn=dict(score_thr=0.05)))
 train_cfg = dict(max_epochs=2, val_interval=1)
-optim_wrapper = dict(optimizer=dict(lr=1e-4))
+optim_wrapper = dict(optimizer=dict(lr=2e-4))
 custom_hooks = [
     dict(type='ImageBranchSyncHook', policy='every_n_iters', interval=20),
     dict(type='SyncBuffersHook'),
