@@ -174,7 +174,8 @@ def print_reference_levels(iters: int, s_per_iter: float) -> None:
     if baseline:
         print(f'    ResNet18 classifier ({baseline["recipe"]}): weighted F1 '
               f'{baseline["f1_weighted"]:.3f} on the same test split')
-    rows = curve.get('ssm', [])
+    rows = [r for r in curve.get('ssm', [])
+            if r.get('cls/f1_weighted') is not None and r.get('seg/segm_mAP_50') is not None]
     if not rows:
         return
     at = min(rows, key=lambda r: abs(r['iter'] - iters))

@@ -1,6 +1,6 @@
 """Learning curve of a run: the evaluation metrics against training iterations.
 
-    python tools/analysis_tools/learning_curve.py WORK_DIR [WORK_DIR ...] \
+    python tools/analysis_tools/learning_curve.py WORK_DIR|ROWS.json [...] \
         [--keys cls/f1_weighted seg/segm_mAP_50] [--out curve.png] [--table curve.md]
 
 Reads every ``<WORK_DIR>/<timestamp>/vis_data/scalars.json`` that mmengine's
@@ -11,7 +11,9 @@ with the iterations per epoch read off the training rows (or
 ``--iters-per-epoch``). Prints a Markdown
 table (iterations, epoch, one column per key) and, with ``--out``, draws one
 line per key and run. Several work dirs (e.g. seeds or baselines) are drawn
-together; a key a run does not have is left out of its lines.
+together; a key a run does not have is left out of its lines. A ``.json``
+argument is a file this tool wrote with ``--json`` (``{run: [rows]}``), possibly
+merged with rows measured elsewhere, e.g. by ``make demo``.
 """
 import argparse
 import glob
@@ -85,15 +87,16 @@ def markdown(name: str, rows: List[dict], keys: Sequence[str]) -> str:
     lines = [f'**{name}**', '', '| iterations | epoch | ' + ' | '.join(keys) + ' |',
              '|---:|---:|' + '---:|' * len(keys)]
     for row in rows:
-        values = ['-' if row[k] is None else f'{row[k]:.3f}' for k in keys]
-        lines.append(f'| {row["iter"] if row["iter"] is not None else "-"} | '
-                     f'{row["epoch"] if row["epoch"] is not None else "-"} | '
+        values = ['-' if row.get(k) is None else f'{row[k]:.3f}' for k in keys]
+        lines.append(f'| {"-" if row.get("iter") is None else row["iter"]} | '
+                     f'{"-" if row.get("epoch") is None else row["epoch"]} | '
                      + ' | '.join(values) + ' |')
     return '\n'.join(lines)
 
 
 def plot(runs: Dict[str, List[dict]], keys: Sequence[str], out: str,
-         hlines: Sequence[Tuple[str, float]] = ()) -> None:
+         hlines: Sequence[Tuple[str, float]] = (),
+         xlabel: str = 'training iterations (segmentation + classification step)') -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -111,7 +114,7 @@ def plot(runs: Dict[str, List[dict]], keys: Sequence[str], out: str,
         ax.axhline(value, color='grey', linewidth=0.8, linestyle=':')
         ax.annotate(label, (0, value), xytext=(2, 2), textcoords='offset points',
                     fontsize=7, color='grey')
-    ax.set_xlabel('training iterations (segmentation + classification step)')
+    ax.set_xlabel(xlabel)
     ax.set_ylabel('metric on the test split')
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
@@ -131,13 +134,23 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument('--iters-per-epoch', type=int,
                         help='of epoch-based runs (default: read off the log)')
     parser.add_argument('--out', help='PNG of the curve')
+    parser.add_argument('--xlabel', default='training iterations (segmentation + '
+                                            'classification step)')
     parser.add_argument('--table', help='also write the Markdown table here')
     parser.add_argument('--json', help='also write the rows of every run here')
     args = parser.parse_args(argv)
     names = args.names or [osp.basename(osp.normpath(d)) for d in args.work_dirs]
     if len(names) != len(args.work_dirs):
         parser.error(f'--names: {len(names)} names for {len(args.work_dirs)} work dirs')
-    runs = {name: curve(d, args.keys, args.iters_per_epoch) for name, d in zip(names, args.work_dirs)}
+    runs = {}
+    for name, source in zip(names, args.work_dirs):
+        if source.endswith('.json'):
+            with open(source) as f:
+                for run, rows in json.load(f).items():
+                    if isinstance(rows, list):
+                        runs[run] = [dict({k: None for k in args.keys}, **r) for r in rows]
+        else:
+            runs[name] = curve(source, args.keys, args.iters_per_epoch)
     text = '\n\n'.join(markdown(name, rows, args.keys) for name, rows in runs.items())
     print(text)
     if args.table:
@@ -147,7 +160,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         with open(args.json, 'w') as f:
             json.dump(runs, f, indent=1)
     if args.out:
-        plot(runs, args.keys, args.out, [(label, float(v)) for label, v in args.hline])
+        plot(runs, args.keys, args.out, [(label, float(v)) for label, v in args.hline],
+             args.xlabel)
         print(f'curve: {args.out}')
 
 

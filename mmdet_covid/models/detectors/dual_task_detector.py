@@ -1,6 +1,6 @@
 """DualTaskDetector: the Single Shot Model (lesion instances + slice class)."""
 import contextlib
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List
 
 import torch
 from mmdet.models.detectors import TwoStageDetector
