@@ -31,3 +31,19 @@ class LesionSegDataset(CocoDataset):
                 'categories of the file; expected all of them (write the file with '
                 'tools/dataset_converters/cncb_to_coco.py and matching --classes)')
         return data_list
+
+    def filter_data(self) -> List[dict]:
+        """mmdet's filter, and a clear error when it leaves nothing to train on.
+
+        With ``filter_empty_gt`` (the training sets) a lesion set whose slices
+        are all lesion-free would otherwise fail later inside mmengine
+        ("need at least one array to concatenate").
+        """
+        kept = super().filter_data()
+        if not kept and not self.test_mode and self.data_list:
+            raise ValueError(
+                f'{self.ann_file}: none of its {len(self.data_list)} slices has a lesion '
+                f'(of at least min_size={self.filter_cfg.get("min_size", 0)} px), so there '
+                f'is nothing to train the segmentation on; check the masks and the '
+                f'converter\'s --min-area, or use the file as a test set')
+        return kept

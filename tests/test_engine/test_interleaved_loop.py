@@ -153,3 +153,10 @@ def test_max_iters_stops_mid_epoch_and_saves(prepared_phantom, tmp_path):
     runner.train()
     assert (runner.iter, runner.epoch, runner.max_iters) == (2, 1, 2)
     assert osp.exists(tmp_path / 'epoch_1.pth') and not osp.exists(tmp_path / 'epoch_2.pth')
+
+
+def test_classes_without_training_samples_are_named(prepared_phantom, tmp_path, capsys):
+    cfg = make_cfg(prepared_phantom, tmp_path, num_cls=2)  # the file lists Normal first
+    Runner.from_cfg(cfg).train()
+    printed = capsys.readouterr()
+    assert "has no sample of ['CP', 'COVID-19']" in printed.out + printed.err

@@ -47,6 +47,21 @@ def check_dataset_kind(dataloader: DataLoader, kind: str, slot: str) -> None:
                         f'(first sample keys: {sorted(info)})')
 
 
+def warn_missing_classes(dataloader: DataLoader, slot: str) -> None:
+    """Warn, naming them, about classes without a single training sample."""
+    dataset = dataloader.dataset
+    classes = tuple((getattr(dataset, 'metainfo', None) or {}).get('classes', ()))
+    if not classes:
+        return
+    seen = {int(dataset.get_data_info(i)['gt_label']) for i in range(len(dataset))}
+    missing = [name for k, name in enumerate(classes) if k not in seen]
+    if missing:
+        print_log(f'{slot}: the classification training set has no sample of '
+                  f'{missing} (classes {list(classes)}): S cannot learn to predict '
+                  f'{"it" if len(missing) == 1 else "them"}', logger='current',
+                  level=logging.WARNING)
+
+
 @LOOPS.register_module()
 class InterleavedTrainLoop(EpochBasedTrainLoop):
     """Epoch-based loop over the classification data that also draws a
@@ -106,6 +121,7 @@ class InterleavedTrainLoop(EpochBasedTrainLoop):
         super().__init__(runner, dataloader, max_epochs, val_begin, val_interval,
                          dynamic_intervals)
         check_dataset_kind(self.dataloader, 'cls', 'train_dataloader')
+        warn_missing_classes(self.dataloader, 'train_dataloader')
         # Built before the runner loads or resumes a checkpoint: check that first.
         remove_orphaned_temp_files(runner.work_dir)
         check_resume_source(runner)
