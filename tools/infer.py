@@ -27,10 +27,9 @@ import os.path as osp
 import sys
 from typing import Dict, Optional, TextIO
 
-from mmdet.apis import init_detector
 from mmdet.registry import VISUALIZERS
 
-from mmdet_covid.apis import inference_ct_slices
+from mmdet_covid.apis import inference_ct_slices, init_ssm
 from mmdet_covid.datasets import LoadCTSlice
 
 
@@ -108,7 +107,7 @@ def main(argv: Optional[list] = None) -> int:
                         help='lesions counted and drawn from this score on')
     args = parser.parse_args(argv)
 
-    model = init_detector(args.config, args.checkpoint, device=args.device)
+    model = init_ssm(args.config, args.checkpoint, device=args.device)
     classes = model.classifier.classes
     writer = RowWriter(args.out, classes) if args.out else None
     visualizer = None

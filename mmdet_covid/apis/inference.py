@@ -10,10 +10,29 @@ from mmdet.structures import DetDataSample
 from torch import nn
 
 from ..datasets.ct_io import CTReadError, is_nifti, nifti_slice_infos
+from ..utils import check_checkpoint_matches
 
 # What reading one input can raise: a named read error, a missing or
 # unreadable file, an undecodable or malformed image.
 READ_ERRORS = (CTReadError, OSError, ValueError, IndexError)
+
+
+def init_ssm(config, checkpoint: str, device: str = 'cpu',
+             cfg_options: Optional[dict] = None) -> nn.Module:
+    """:func:`mmdet.apis.init_detector` that refuses a checkpoint which does
+    not fit the config.
+
+    ``init_detector`` loads non-strictly: weights of another variant (e.g.
+    ResNet34 for a ResNet18 config) load with a log warning and leave the
+    rest of the model random. Here that raises
+    :class:`~mmdet_covid.utils.CheckpointMismatchError` naming the missing,
+    unexpected and reshaped keys.
+    """
+    from mmdet.apis import init_detector
+
+    model = init_detector(config, checkpoint, device=device, cfg_options=cfg_options)
+    check_checkpoint_matches(model, checkpoint)
+    return model
 
 
 def _name(root: str, path: str) -> str:

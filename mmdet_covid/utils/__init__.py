@@ -1,3 +1,6 @@
+from .checkpoint_match import (CheckpointMismatchError, check_checkpoint_matches,
+                               compare_state_dicts)
 from .checkpoint_safety import allow_mmengine_checkpoint_types, check_checkpoint_file
 
-__all__ = ['allow_mmengine_checkpoint_types', 'check_checkpoint_file']
+__all__ = ['allow_mmengine_checkpoint_types', 'check_checkpoint_file',
+           'CheckpointMismatchError', 'check_checkpoint_matches', 'compare_state_dicts']

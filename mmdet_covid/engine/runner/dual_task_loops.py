@@ -9,7 +9,7 @@ from mmengine.runner.loops import _parse_losses
 from mmdet.registry import LOOPS
 from torch.utils.data import DataLoader
 
-from ...utils import check_checkpoint_file
+from ...utils import check_checkpoint_file, check_checkpoint_matches
 
 
 class _DualTaskEvaluation:
@@ -119,6 +119,10 @@ class DualTaskTestLoop(_DualTaskEvaluation, TestLoop):
         self._init_seg_part(runner, seg_dataloader, seg_evaluator)
 
     def run(self) -> dict:
+        # mmengine loads non-strictly: refuse weights of another variant
+        # instead of testing a partly random model.
+        if self.runner._load_from:
+            check_checkpoint_matches(self.runner.model, str(self.runner._load_from))
         self.runner.call_hook('before_test')
         self.runner.call_hook('before_test_epoch')
         self.runner.model.eval()
