@@ -6,7 +6,7 @@
 # fits the demo's 15 minutes on a 2-core CPU after the warm-up.
 _base_ = './ssm_r18-b3-aug_curve_phantom.py'
 
-train_cfg = dict(max_epochs=1, max_iters=200)
+train_cfg = dict(max_epochs=1, max_iters=250)
 val_cfg = None
 val_dataloader = None
 val_evaluator = None

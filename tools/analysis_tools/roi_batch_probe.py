@@ -1,7 +1,7 @@
 """What the classifier S reads: does the RoI batch carry the slice class?
 
     python tools/analysis_tools/roi_batch_probe.py CONFIG CHECKPOINT \
-        [--train-split annotations/covidx_train.json] [--max-train 900] [--out probe.json]
+        [--max-train 900] [--offline-s 200,900,1800] [--out probe.json]
 
 Runs the trained SSM over the classification training split and test split
 (the config's ``train_dataloader`` / ``test_dataloader`` datasets, test
@@ -17,6 +17,15 @@ reports, per class:
   alone. A probe far above S means S under-uses its input; a probe at
   chance means the input carries no class.
 
+With ``--offline-s STEPS``, S itself (a fresh :class:`ImageClassifierS` of the
+config, its loss, Adam at ``--s-lr``) is trained offline on the recorded
+training RoI batches, which then stay fixed, for each way of writing a row
+(raw box-regression values as the reference code, decoded boxes, each with and
+without score weighting) and each way of batching (batch 1 as the paper, the
+new sample plus 15 of the last 256 as ``cls_replay``), over ``--seeds`` seeds;
+its weighted F1 on the test split after each number of steps tells what S can
+learn from each input when its input does not move under it.
+
 All numbers are printed as one table and, with ``--out``, written as JSON.
 """
 import argparse
@@ -27,13 +36,40 @@ import numpy as np
 import torch
 
 
-def collect(model, dataset, limit: int = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """RoI batches ``(N, B, 5)``, labels ``(N, )`` and S's predictions ``(N, )``."""
+ROW_VARIANTS = {  # name: (row_content, score_weighted)
+    'deltas': ('deltas', False), 'boxes': ('boxes', False),
+    'deltas x score': ('deltas', True), 'boxes x score': ('boxes', True)}
+
+
+def _variants_hook(captured: Dict[str, List[torch.Tensor]]):
+    """A forward hook on RoIBatchSelection that also records the RoI batch
+    in every row variant (same proposals, same scores)."""
+
+    def hook(module, args, output):
+        saved = module.row_content, module.score_weighted
+        try:
+            for name, (content, weighted) in ROW_VARIANTS.items():
+                module.row_content, module.score_weighted = content, weighted
+                captured.setdefault(name, []).append(module.forward(*args).detach().cpu())
+        finally:
+            module.row_content, module.score_weighted = saved
+
+    return hook
+
+
+def collect(model, dataset, limit: int = None,
+            variants: Dict[str, List[torch.Tensor]] = None
+            ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """RoI batches ``(N, B, 5)``, labels ``(N, )`` and S's predictions ``(N, )``;
+    with ``variants`` (a dict), also every row variant, appended to it."""
     from mmengine.dataset import pseudo_collate
 
     captured: List[torch.Tensor] = []
-    handle = model.classifier.register_forward_hook(
-        lambda module, args, output: captured.append(args[0].detach().cpu()))
+    handles = [model.classifier.register_forward_hook(
+        lambda module, args, output: captured.append(args[0].detach().cpu()))]
+    if variants is not None:
+        handles.append(model.roi_head.roi_batch_selection.register_forward_hook(
+            _variants_hook(variants)))
     labels, preds = [], []
     n = len(dataset) if limit is None else min(limit, len(dataset))
     try:
@@ -44,8 +80,43 @@ def collect(model, dataset, limit: int = None) -> Tuple[np.ndarray, np.ndarray, 
                     labels.append(int(sample.gt_label))
                     preds.append(int(sample.pred_label))
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
     return torch.cat(captured).numpy(), np.array(labels), np.array(preds)
+
+
+def train_s_offline(s_cfg: dict, x_train: np.ndarray, y_train: np.ndarray,
+                    x_test: np.ndarray, y_test: np.ndarray, steps: List[int], lr: float,
+                    replay: Tuple[int, int], seed: int) -> Dict[int, float]:
+    """Train a fresh S on fixed RoI batches; test weighted F1 after each of ``steps``.
+
+    One new training sample per step (an epoch-wise shuffle, as the
+    sampler); ``replay = (size, batch)`` adds ``batch - 1`` samples drawn
+    from the last ``size`` seen, ``(1, 1)`` is batch size 1.
+    """
+    from mmdet.registry import MODELS
+    from mmdet_covid.models.utils import RoIBatchReplay
+
+    torch.manual_seed(seed)
+    s = MODELS.build(s_cfg)
+    s.init_weights()
+    optim = torch.optim.Adam(s.parameters(), lr=lr, weight_decay=1e-3)
+    memory = RoIBatchReplay(*replay)
+    xtr, ytr = torch.from_numpy(x_train).float(), torch.from_numpy(y_train).long()
+    xte = torch.from_numpy(x_test).float()
+    order = torch.cat([torch.randperm(len(ytr)) for _ in range(max(steps) // len(ytr) + 1)])
+    f1 = {}
+    for step in range(1, max(steps) + 1):
+        i = order[step - 1:step]
+        memory.push(xtr[i], ytr[i])
+        loss = s.loss(*memory.minibatch(xtr[i], ytr[i]))['loss']
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        if step in steps:
+            with torch.no_grad():
+                f1[step] = weighted_f1(y_test, s(xte).argmax(1).numpy(), s.num_classes)
+    return f1
 
 
 def score_stats(batches: np.ndarray, labels: np.ndarray, classes) -> Dict[str, dict]:
@@ -98,6 +169,11 @@ def main() -> None:
                         help='copy the segmentation RoI branch into the image branch '
                              'first (e.g. for a segmentation-only checkpoint, whose image '
                              'branch is still its initial copy)')
+    parser.add_argument('--offline-s', metavar='STEPS',
+                        help='train S offline on fixed RoI batches of every row variant, '
+                             'test after these comma-separated numbers of steps')
+    parser.add_argument('--s-lr', type=float, default=2e-4, help='Adam lr of offline S')
+    parser.add_argument('--seeds', type=int, default=2, help='seeds of offline S')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--out', help='write the results as JSON')
     args = parser.parse_args()
@@ -114,8 +190,10 @@ def main() -> None:
     test_pipeline = cfg.test_dataloader.dataset.pipeline
     train_set = DATASETS.build(dict(cfg.train_dataloader.dataset, pipeline=test_pipeline))
     test_set = DATASETS.build(cfg.test_dataloader.dataset)
-    x_train, y_train, _ = collect(model, train_set, args.max_train)
-    x_test, y_test, s_pred = collect(model, test_set)
+    study = args.offline_s is not None
+    train_rows, test_rows = ({}, {}) if study else (None, None)
+    x_train, y_train, _ = collect(model, train_set, args.max_train, train_rows)
+    x_test, y_test, s_pred = collect(model, test_set, variants=test_rows)
     probe_pred = linear_probe(x_train, y_train, x_test, len(classes))
     score_probe_pred = linear_probe(x_train[..., :1], y_train, x_test[..., :1], len(classes))
 
@@ -141,6 +219,25 @@ def main() -> None:
     print(f'linear probe on the {x_test.shape[1]} scores alone: accuracy '
           f'{100 * result["score_probe_accuracy"]:.1f}%, weighted F1 '
           f'{result["score_probe_f1_weighted"]:.3f}')
+    if study:
+        steps = sorted(int(v) for v in args.offline_s.split(','))
+        s_cfg = dict(cfg.model.classifier, in_features=x_train[0].size)
+        batching = {'batch 1': (1, 1), 'replay 16 of 256': (256, 16)}
+        rows = []
+        print(f'S trained offline on fixed RoI batches (Adam {args.s_lr}, '
+              f'{args.seeds} seeds): test weighted F1 after ' + ', '.join(map(str, steps))
+              + ' steps (min-max over seeds)')
+        for name in ROW_VARIANTS:
+            xtr, xte = torch.cat(train_rows[name]).numpy(), torch.cat(test_rows[name]).numpy()
+            for how, replay in batching.items():
+                runs = [train_s_offline(s_cfg, xtr, y_train, xte, y_test, steps, args.s_lr,
+                                        replay, seed) for seed in range(args.seeds)]
+                row = dict(rows=name, batching=how, f1_weighted={
+                    step: [round(run[step], 3) for run in runs] for step in steps})
+                rows.append(row)
+                print(f'{name:<16} {how:<18} ' + '  '.join(
+                    f'{min(v):.3f}-{max(v):.3f}' for v in row['f1_weighted'].values()))
+        result['offline_s'] = dict(lr=args.s_lr, seeds=args.seeds, steps=steps, runs=rows)
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(result, f, indent=1)

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..data_preprocessors import batch_task
+from ..utils import RoIBatchReplay
 
 # What the classification step may update besides S (paper section IV).
 # "backbone" is the ResNet and its FPN, as torchvision's `model.backbone` that
@@ -90,6 +91,11 @@ class DualTaskDetector(TwoStageDetector):
         update_rule (str): One of ``UPDATE_RULES``.
         cls_step_norm_eval (bool): BatchNorm outside S in eval mode during
             the classification step (the reference). Defaults to True.
+        cls_replay (dict, optional): ``dict(size=..., batch=...)`` of a
+            :class:`RoIBatchReplay`: with update rule ``'s_only'``, S learns
+            on the new classification samples plus RoI batches of recent
+            ones (a minibatch at the cost of batch size 1). Not in the
+            paper, which trains S at batch size 1. Defaults to None.
         Other args: see :class:`TwoStageDetector`.
     """
 
@@ -101,6 +107,7 @@ class DualTaskDetector(TwoStageDetector):
                  classifier: ConfigType,
                  update_rule: str = 's_and_backbone',
                  cls_step_norm_eval: bool = True,
+                 cls_replay: OptConfigType = None,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
@@ -126,6 +133,11 @@ class DualTaskDetector(TwoStageDetector):
         self.classifier = MODELS.build(classifier)
         self.update_rule = update_rule
         self.cls_step_norm_eval = cls_step_norm_eval
+        if cls_replay is not None and update_rule != 's_only':
+            raise ValueError(
+                f'DualTaskDetector: cls_replay needs update_rule=\'s_only\' (remembered '
+                f'RoI batches carry no gradient to the backbone), got {update_rule!r}')
+        self.cls_replay = RoIBatchReplay(**cls_replay) if cls_replay is not None else None
 
     def _cls_step_norm_layers(self) -> List[_BatchNorm]:
         """The BatchNorm layers that run in eval mode in the classification step."""
@@ -172,6 +184,9 @@ class DualTaskDetector(TwoStageDetector):
                 x, rpn_results_list, [s.metainfo for s in batch_data_samples])
         labels = torch.cat([s.gt_label.view(-1) for s in batch_data_samples]).to(
             roi_batch.device)
+        if self.cls_replay is not None:
+            self.cls_replay.push(roi_batch, labels)
+            roi_batch, labels = self.cls_replay.minibatch(roi_batch, labels)
         losses = self.classifier.loss(roi_batch, labels)
         return {f'cls_{name}': value for name, value in losses.items()}
 

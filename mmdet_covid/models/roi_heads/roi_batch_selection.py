@@ -39,6 +39,14 @@ class RoIBatchSelection(BaseModule):
             (what the reference code feeds S); ``'boxes'`` are the decoded
             ``x1, y1, x2, y2`` divided by the image width/height.
             Defaults to ``'deltas'``.
+        score_weighted (bool): Multiply the 4 values of each row by its
+            score, so that a row reads ``(s, s * v1, ..., s * v4)``: the many
+            rows of background proposals (scores near 0) then carry nothing
+            but their score instead of the position of an arbitrary
+            proposal. Not in the paper or the reference code. On the phantom
+            it lifts S trained offline on fixed RoI batches from weighted F1
+            0.73-0.79 to 0.86-0.90 after 200 steps (README, "Learning on the
+            phantom"). Defaults to False.
     """
 
     def __init__(self,
@@ -47,6 +55,7 @@ class RoIBatchSelection(BaseModule):
                  score_thr: float = -0.01,
                  min_area: float = 1e-5,
                  row_content: str = 'deltas',
+                 score_weighted: bool = False,
                  init_cfg=None) -> None:
         super().__init__(init_cfg)
         if not isinstance(num_rois, int) or num_rois < 1:
@@ -65,6 +74,7 @@ class RoIBatchSelection(BaseModule):
         self.score_thr = score_thr
         self.min_area = min_area
         self.row_content = row_content
+        self.score_weighted = score_weighted
 
     @property
     def feature_dim(self) -> int:
@@ -141,6 +151,9 @@ class RoIBatchSelection(BaseModule):
             values = deltas[src]
         else:
             values = boxes[src] / max_xy.view(-1, 4)[src // num_cls]
-        rows = torch.cat([scores[src][..., None], values], dim=-1)
+        row_scores = scores[src][..., None]
+        if self.score_weighted:
+            values = values * row_scores
+        rows = torch.cat([row_scores, values], dim=-1)
         # Images without a single valid prediction get zero rows.
         return rows * (n > 0)[..., None].to(rows.dtype)

@@ -72,6 +72,17 @@ def test_deterministic_and_rows_content():
     assert torch.equal(boxes[..., 0], a[..., 0])
 
 
+@pytest.mark.parametrize('row_content', ['deltas', 'boxes'])
+def test_score_weighted_rows_scale_the_four_values_by_the_score(row_content):
+    args = _inputs((40, 9))
+    plain = RoIBatchSelection(num_rois=16, row_content=row_content)(*args[:3], CODER, args[3])
+    weighted = RoIBatchSelection(num_rois=16, row_content=row_content,
+                                 score_weighted=True)(*args[:3], CODER, args[3])
+    assert torch.equal(weighted[..., 0], plain[..., 0])
+    assert torch.allclose(weighted[..., 1:], plain[..., 1:] * plain[..., :1])
+    assert not torch.allclose(weighted, plain)
+
+
 def test_image_without_proposals_gets_zero_rows_and_gradients_flow():
     rois, cls_score, bbox_pred, _ = _inputs([5])
     cls_score.requires_grad_(True)

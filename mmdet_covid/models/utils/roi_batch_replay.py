@@ -1,0 +1,69 @@
+"""A replay memory of recent RoI batches, so that S learns on batches > 1."""
+from typing import Tuple
+
+import torch
+from torch import Tensor, nn
+
+
+class RoIBatchReplay(nn.Module):
+    """Ring buffer of the last ``size`` (RoI batch, label) pairs.
+
+    With update rule 1 (S only) the RoI batch that S reads is a fixed
+    function of the frozen detector: no gradient leaves S. A classification
+    step at batch size 1 can then train S on a real minibatch at almost no
+    cost: the new sample plus samples drawn from the most recent ones, whose
+    RoI batches were computed by the detector of a few iterations before.
+    Under update rules 2 and 3 the gradient must reach the backbone through
+    the current forward pass, so the detector refuses a replay there.
+
+    The memory is not saved in checkpoints (its tensors are non-persistent
+    buffers: a checkpoint's keys do not depend on it); a resumed run starts
+    with an empty memory and refills it.
+
+    Args:
+        size (int): Samples kept (the oldest is overwritten).
+        batch (int): Samples per update of S: the new ones plus
+            ``batch - new`` drawn without replacement from the memory
+            (fewer while the memory is filling).
+    """
+
+    def __init__(self, size: int, batch: int) -> None:
+        super().__init__()
+        if not (isinstance(size, int) and isinstance(batch, int) and 1 <= batch <= size):
+            raise ValueError(f'RoIBatchReplay: need integers 1 <= batch <= size, '
+                             f'got size={size!r}, batch={batch!r}')
+        self.size, self.batch = size, batch
+        self.register_buffer('memory', torch.zeros(0), persistent=False)
+        self.register_buffer('labels', torch.zeros(0, dtype=torch.long), persistent=False)
+        self.count = 0  # samples pushed so far
+
+    def __len__(self) -> int:
+        return min(self.count, self.size)
+
+    def push(self, roi_batch: Tensor, labels: Tensor) -> None:
+        """Store ``(N, B, 5)`` RoI batches (detached) and their ``(N, )`` labels."""
+        if self.memory.numel() == 0:
+            self.memory = roi_batch.new_zeros((self.size, ) + tuple(roi_batch.shape[1:]))
+            self.labels = labels.new_zeros(self.size)
+        slots = (self.count + torch.arange(len(labels), device=labels.device)) % self.size
+        self.memory[slots] = roi_batch.detach()
+        self.labels[slots] = labels
+        self.count += len(labels)
+
+    def minibatch(self, roi_batch: Tensor, labels: Tensor) -> Tuple[Tensor, Tensor]:
+        """The new samples followed by up to ``batch - N`` remembered ones.
+
+        Call after :meth:`push` of the same samples; those are not drawn
+        twice (the draw excludes the newest ``N`` slots).
+        """
+        new = len(labels)
+        older = len(self) - new
+        extra = min(self.batch - new, older)
+        if extra <= 0:
+            return roi_batch, labels
+        # Slots of the older samples, oldest first; draw without replacement.
+        start = (self.count - len(self)) % self.size
+        pick = torch.randperm(older)[:extra].to(labels.device)
+        slots = (start + pick) % self.size
+        return (torch.cat([roi_batch, self.memory[slots]]),
+                torch.cat([labels, self.labels[slots]]))

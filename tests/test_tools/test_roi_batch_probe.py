@@ -1,0 +1,41 @@
+"""tools/analysis_tools/roi_batch_probe.py on a tiny phantom: the probe and the
+offline study of S's input."""
+import json
+import os
+import subprocess
+import sys
+
+import torch
+from mmdet.registry import MODELS
+from mmengine.config import Config
+
+from tests.conftest import REPO_ROOT, tiny_ssm_cfg
+
+
+def test_probe_and_offline_s_study(prepared_phantom, tmp_path):
+    cfg = tiny_ssm_cfg(prepared_phantom, str(tmp_path))
+    config, checkpoint = str(tmp_path / 'tiny_ssm.py'), str(tmp_path / 'ssm.pth')
+    cfg.dump(config)
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(config).model)
+    model.init_weights()
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), checkpoint)
+    out = str(tmp_path / 'probe.json')
+    proc = subprocess.run(
+        [sys.executable, 'tools/analysis_tools/roi_batch_probe.py', config, checkpoint,
+         '--offline-s', '1,3', '--seeds', '2', '--out', out],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(out) as f:
+        result = json.load(f)
+    assert 0 <= result['s_accuracy'] <= 1
+    study = result['offline_s']
+    assert study['steps'] == [1, 3] and study['seeds'] == 2
+    assert {(r['rows'], r['batching']) for r in study['runs']} == {
+        (rows, how) for rows in ('deltas', 'boxes', 'deltas x score', 'boxes x score')
+        for how in ('batch 1', 'replay 16 of 256')}
+    for run in study['runs']:
+        assert all(len(v) == 2 and all(0 <= f <= 1 for f in v)
+                   for v in run['f1_weighted'].values())
+    assert 'boxes x score' in proc.stdout
