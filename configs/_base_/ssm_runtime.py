@@ -9,7 +9,9 @@ default_hooks = dict(
         save_best='cls/f1_weighted',
         rule='greater',
         # written to a temporary file and renamed: never a truncated checkpoint
-        backend_args=dict(backend='atomic_local')))
+        backend_args=dict(backend='atomic_local')),
+    # `--show-dir`: drawings at <show_dir>/{lesion,cls}/<slice path>, no clashes
+    visualization=dict(type='SSMVisualizationHook'))
 
 custom_hooks = [
     # Copy the segmentation RoI branch into the frozen classification branch

@@ -1,4 +1,5 @@
 """DetLocalVisualizer that also shows the slice class predicted by the SSM."""
+import textwrap
 from typing import Optional
 
 import numpy as np
@@ -10,19 +11,28 @@ from mmdet.visualization import DetLocalVisualizer
 @VISUALIZERS.register_module()
 class SSMVisualizer(DetLocalVisualizer):
     """Draws lesion instances like :class:`DetLocalVisualizer`, and captions
-    the image with the predicted class and its probabilities (and the ground
-    truth class when the sample has one).
+    the prediction panel with the predicted class and its probabilities (and
+    the ground truth class when the sample has one).
+
+    Instances are always named from ``lesion_classes``: the runner gives the
+    visualiser the metainfo of the classification test set, whose slice
+    classes are not instance names. The caption goes on the prediction
+    panel only, wrapped to its width.
 
     Args:
         classes (tuple[str]): Slice class names, in the index order of
             ``pred_score``. Defaults to ``('Normal', 'CP', 'COVID-19')``.
+        lesion_classes (tuple[str]): Instance class names. Defaults to
+            ``('lesion', )``.
         **kwargs: :class:`DetLocalVisualizer` arguments.
     """
 
     def __init__(self, name: str = 'visualizer', classes=('Normal', 'CP', 'COVID-19'),
-                 **kwargs) -> None:
+                 lesion_classes=('lesion', ), **kwargs) -> None:
         super().__init__(name=name, **kwargs)
         self.slice_classes = tuple(classes)
+        self.lesion_classes = list(lesion_classes)
+        self._caption: Optional[str] = None
 
     def caption(self, data_sample: DetDataSample) -> Optional[str]:
         """``'COVID-19 0.93 (Normal 0.02, CP 0.05) | gt CP'`` or None."""
@@ -39,15 +49,27 @@ class SSMVisualizer(DetLocalVisualizer):
 
     def add_datasample(self, name: str, image: np.ndarray,
                        data_sample: Optional[DetDataSample] = None, *args, **kwargs) -> None:
-        """See :meth:`DetLocalVisualizer.add_datasample`; the image is
-        captioned first, then the instances are drawn as usual."""
-        text = self.caption(data_sample) if data_sample is not None else None
-        if text is not None:
-            self.set_image(image)
-            height, width = image.shape[:2]
-            self.draw_texts(text, np.array([[4, 4]]), colors='white',
-                            font_sizes=max(8, int(min(height, width) * 0.028)),
-                            bboxes=dict(facecolor='black', alpha=0.6, pad=2,
-                                        edgecolor='none'))
-            image = self.get_image()
-        super().add_datasample(name, image, data_sample, *args, **kwargs)
+        """See :meth:`DetLocalVisualizer.add_datasample`."""
+        self._caption = self.caption(data_sample) if data_sample is not None else None
+        try:
+            super().add_datasample(name, image, data_sample, *args, **kwargs)
+        finally:
+            self._caption = None
+
+    def _draw_instances(self, image: np.ndarray, instances, classes, palette) -> np.ndarray:
+        drawn = super()._draw_instances(image, instances, self.lesion_classes, palette)
+        if self._caption is not None and 'scores' in instances:  # the prediction panel
+            drawn = self.draw_caption(drawn, self._caption)
+        return drawn
+
+    def draw_caption(self, image: np.ndarray, text: str) -> np.ndarray:
+        """``text`` at the top left of ``image``, wrapped to its width."""
+        height, width = image.shape[:2]
+        font_size = max(8, int(min(height, width) * 0.028))
+        # matplotlib's default font: a character is about 0.6 em wide
+        chars = max(8, int((width - 8) / (0.6 * font_size * self.dpi / 72 * 1.05)))
+        self.set_image(image)
+        self.draw_texts('\n'.join(textwrap.wrap(text, chars)), np.array([[4, 4]]),
+                        colors='white', font_sizes=font_size,
+                        bboxes=dict(facecolor='black', alpha=0.6, pad=2, edgecolor='none'))
+        return self.get_image()

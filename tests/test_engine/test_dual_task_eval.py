@@ -73,3 +73,56 @@ def test_mim_test_refuses_a_bad_checkpoint(trained, tmp_path, damage):
     assert proc.returncode != 0
     expected = 'does not exist' if damage == 'missing' else 'truncated or corrupt'
     assert expected in proc.stderr and 'bad.pth' in proc.stderr
+
+
+def test_mim_test_show_dir_draws_every_slice_once(trained, tmp_path):
+    """One drawing per test slice of both sets, at its path under its image
+    folder: the CNCB frames of different scans (same file names) never clash."""
+    import glob
+    import json
+
+    config, checkpoint = trained
+    proc = subprocess.run(
+        [MIM, 'test', 'mmdet', config, '--checkpoint', checkpoint, '--work-dir',
+         str(tmp_path), '--show-dir', 'shown'],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [shown] = glob.glob(osp.join(str(tmp_path), '*', 'shown'))
+    drawn = sorted(osp.relpath(p, shown) for p in glob.glob(osp.join(shown, '**', '*.png'),
+                                                            recursive=True))
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    with open(cfg.test_evaluator.ann_file if 'ann_file' in cfg.test_evaluator else
+              cfg.test_cfg.seg_evaluator.ann_file) as f:
+        lesion_images = [img['file_name'] for img in json.load(f)['images']]
+    lesion_drawn = [p for p in drawn if p.startswith('lesion' + osp.sep)]
+    assert sorted(lesion_drawn) == sorted(osp.join('lesion', n) for n in lesion_images)
+    cls_drawn = [p for p in drawn if p.startswith('cls' + osp.sep)]
+    with open(osp.join(cfg.test_dataloader.dataset.data_root,
+                       cfg.test_dataloader.dataset.ann_file)) as f:
+        assert len(cls_drawn) == len(json.load(f)['data_list'])
+    assert len(drawn) == len(lesion_drawn) + len(cls_drawn)
+
+
+def test_drawing_names_keep_scans_apart(tmp_path):
+    """CNCB frames of two scans share file names; their drawings do not."""
+    from types import SimpleNamespace
+
+    from mmdet_covid.engine.hooks import SSMVisualizationHook
+
+    def loader(**prefix):
+        return SimpleNamespace(dataset=SimpleNamespace(data_prefix=prefix))
+
+    root = str(tmp_path)
+    runner = SimpleNamespace(
+        work_dir=root, timestamp='t', test_loop=SimpleNamespace(parts=[
+            (loader(img=osp.join(root, 'seg/image/')), None),
+            (loader(img_path=osp.join(root, 'cls/')), None)]))
+    hook = SSMVisualizationHook(draw=True, test_out_dir='shown')
+    hook.before_test(runner)
+    names = [hook.output_name(osp.join(root, p)) for p in
+             ('seg/image/scan_1/0000.png', 'seg/image/scan_2/0000.png', 'cls/0000.png')]
+    assert names == [osp.join('lesion', 'scan_1', '0000.png'),
+                     osp.join('lesion', 'scan_2', '0000.png'), osp.join('cls', '0000.png')]
+    assert hook.output_name('/elsewhere/0000.png') == osp.join('other', 'elsewhere', '0000.png')
