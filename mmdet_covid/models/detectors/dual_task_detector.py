@@ -94,7 +94,8 @@ class DualTaskDetector(TwoStageDetector):
         cls_replay (dict, optional): ``dict(size=..., batch=...)`` of a
             :class:`RoIBatchReplay`: with update rule ``'s_only'``, S learns
             on the new classification samples plus RoI batches of recent
-            ones (a minibatch at the cost of batch size 1). Not in the
+            ones (a minibatch at the cost of batch size 1); ``cls_loss``
+            and ``cls_acc`` are then those of that minibatch. Not in the
             paper, which trains S at batch size 1. Defaults to None.
         Other args: see :class:`TwoStageDetector`.
     """
