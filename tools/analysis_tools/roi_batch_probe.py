@@ -61,7 +61,11 @@ def collect(model, dataset, limit: int = None,
             variants: Dict[str, List[torch.Tensor]] = None
             ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """RoI batches ``(N, B, 5)``, labels ``(N, )`` and S's predictions ``(N, )``;
-    with ``variants`` (a dict), also every row variant, appended to it."""
+    with ``variants`` (a dict), also every row variant, appended to it.
+
+    ``limit`` slices are taken evenly spaced over the dataset (annotation
+    files are often sorted by class: the first ones would be one class).
+    """
     from mmengine.dataset import pseudo_collate
 
     captured: List[torch.Tensor] = []
@@ -72,10 +76,11 @@ def collect(model, dataset, limit: int = None,
             _variants_hook(variants)))
     labels, preds = [], []
     n = len(dataset) if limit is None else min(limit, len(dataset))
+    indices = np.linspace(0, len(dataset) - 1, n).round().astype(int).tolist()
     try:
         with torch.no_grad():
             for start in range(0, n, 8):
-                batch = pseudo_collate([dataset[i] for i in range(start, min(start + 8, n))])
+                batch = pseudo_collate([dataset[i] for i in indices[start:start + 8]])
                 for sample in model.test_step(batch):
                     labels.append(int(sample.gt_label))
                     preds.append(int(sample.pred_label))
@@ -164,7 +169,8 @@ def main() -> None:
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('--max-train', type=int, default=None,
-                        help='training slices for the probe (default: all)')
+                        help='training slices for the probe, evenly spaced over the '
+                             'split (default: all)')
     parser.add_argument('--copy-seg-branch', action='store_true',
                         help='copy the segmentation RoI branch into the image branch '
                              'first (e.g. for a segmentation-only checkpoint, whose image '
