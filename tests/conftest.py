@@ -66,6 +66,18 @@ def tiny_ssm_cfg(data_root: str, work_dir: str, size: int = 128,
     return cfg
 
 
+def short_run_cfg(data_root: str, work_dir: str, num_cls: int = 1, epochs: int = 1,
+                  config: str = 'ssm/ssm_r18-b3-aug_50e_cncb-covidx.py') -> Config:
+    """:func:`tiny_ssm_cfg` that trains ``epochs`` passes over the first
+    ``num_cls`` training samples, without validation or a best checkpoint."""
+    cfg = tiny_ssm_cfg(data_root, work_dir, config=config)
+    cfg.train_dataloader.dataset.indices = num_cls
+    cfg.train_cfg.max_epochs = epochs
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.default_hooks.checkpoint.save_best = None
+    return cfg
+
+
 @pytest.fixture(autouse=True)
 def _mmdet_scope():
     init_default_scope('mmdet')

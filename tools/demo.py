@@ -70,6 +70,15 @@ def build_runner(cfg):
     return runner
 
 
+def train_stage(cfg, title: str, config: str):
+    """Build a runner from ``cfg``, train it; the runner and the seconds taken."""
+    runner = build_runner(cfg)
+    print(f'[demo] {title}: {osp.relpath(config, REPO)} (log: {runner.log_dir})')
+    start = time.time()
+    runner.train()
+    return runner, time.time() - start
+
+
 def demo_cfg(config: str, work_dir: str, data_root: str, train_seed: int = None,
              progress_keys=('seg_loss', 'cls_loss')):
     from mmengine.config import Config
@@ -213,12 +222,8 @@ def main() -> None:
     work_dir = osp.abspath(args.work_dir)
     cfg = demo_cfg(WARMUP, osp.join(work_dir, 'warmup'), data_root, args.train_seed,
                    progress_keys=('loss', ))
-    runner = build_runner(cfg)
-    print(f'[demo] stage 1, segmentation warm-up: {osp.relpath(WARMUP, REPO)} '
-          f'(log: {runner.log_dir})')
-    t0 = time.time()
-    runner.train()
-    warmup_s, warmup_iters = time.time() - t0, runner.iter
+    runner, warmup_s = train_stage(cfg, 'stage 1, segmentation warm-up', WARMUP)
+    warmup_iters = runner.iter
     scalars = runner.message_hub.log_scalars  # the warm-up's final validation
     warmup_ap = (float(scalars['val/seg/segm_mAP_50'].current())
                  if 'val/seg/segm_mAP_50' in scalars else None)
@@ -230,12 +235,8 @@ def main() -> None:
     cfg.load_from = warmup_ckpt
     if args.joint_iters:
         cfg.train_cfg.max_iters = args.joint_iters
-    runner = build_runner(cfg)
-    print(f'[demo] stage 2, joint training: {osp.relpath(CONFIG, REPO)} '
-          f'(log: {runner.log_dir})')
-    t0 = time.time()
-    runner.train()
-    train_s, iters = time.time() - t0, runner.iter
+    runner, train_s = train_stage(cfg, 'stage 2, joint training', CONFIG)
+    iters = runner.iter
 
     cfg = demo_cfg(CONFIG, work_dir, data_root, args.train_seed)
     cfg.load_from = osp.join(work_dir, 'epoch_1.pth')

@@ -69,10 +69,10 @@ def _grouped(keys: List[str], other: List[str]) -> List[str]:
     return [f'{p}.* ({len(k)})' if p != k[0] else p for p, k in groups.items()]
 
 
-def describe_diff(diff: StateDictDiff, model_keys: List[str], checkpoint_keys: List[str],
-                  limit: int = 8) -> str:
+def describe_diff(diff: StateDictDiff, model_keys: List[str], limit: int = 8) -> str:
     """One line per kind of difference, at most ``limit`` modules or keys
-    named each."""
+    named each (``model_keys``: the model's state-dict keys)."""
+    checkpoint_keys = sorted(set(model_keys) - set(diff.missing)) + diff.unexpected
     lines = []
     if diff.missing:
         lines.append(f'{len(diff.missing)} model keys missing from the checkpoint: '
@@ -120,14 +120,13 @@ def check_checkpoint_matches(model: nn.Module, checkpoint: Union[str, Mapping],
     model = _unwrap(model)
     name = name or (checkpoint if isinstance(checkpoint, str) else 'the checkpoint')
     model_state = model.state_dict()
-    ckpt_state = {_MODULE_PREFIX.sub('', k): v for k, v in _state_dict_of(checkpoint).items()}
-    diff = compare_state_dicts(model_state, ckpt_state)
+    diff = compare_state_dicts(model_state, _state_dict_of(checkpoint))
     if diff:
         raise CheckpointMismatchError(
             f'checkpoint {name!r} does not fit this {type(model).__name__}:\n  '
-            f'{describe_diff(diff, list(model_state), list(ckpt_state))}\nIs it a checkpoint of another variant (e.g. '
-            f'ResNet34 weights for a ResNet18 config, blocks 1-2 for blocks 1-3, '
-            f'base for augmented)? Use the config it was trained with (the '
-            f'checkpoint\'s meta["cfg"] holds it).')
+            f'{describe_diff(diff, list(model_state))}\n'
+            f'Is it a checkpoint of another variant (e.g. ResNet34 weights for a '
+            f'ResNet18 config, blocks 1-2 for blocks 1-3, base for augmented)? Use '
+            f'the config it was trained with (the checkpoint\'s meta["cfg"] holds it).')
     return diff
 

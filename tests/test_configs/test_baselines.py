@@ -2,7 +2,7 @@
 import pytest
 from mmengine.runner import Runner
 
-from tests.conftest import tiny_ssm_cfg
+from tests.conftest import short_run_cfg
 
 
 @pytest.mark.parametrize('config,metric', [
@@ -11,11 +11,7 @@ from tests.conftest import tiny_ssm_cfg
     ('ssm/ssm_r18-b3-base-pretrain_50e_cncb.py', 'seg/segm_mAP'),
 ])
 def test_baseline_trains_and_tests(prepared_phantom, tmp_path, config, metric):
-    cfg = tiny_ssm_cfg(prepared_phantom, str(tmp_path), config=config)
-    cfg.train_dataloader.dataset.indices = 2
-    cfg.train_cfg.max_epochs = 1
-    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    cfg.default_hooks.checkpoint.save_best = None
+    cfg = short_run_cfg(prepared_phantom, str(tmp_path), num_cls=2, config=config)
     runner = Runner.from_cfg(cfg)
     runner.train()
     cfg.load_from = str(tmp_path / 'epoch_1.pth')

@@ -8,7 +8,7 @@ import sys
 import pytest
 from mmengine.runner import Runner
 
-from tests.conftest import REPO_ROOT, tiny_ssm_cfg
+from tests.conftest import REPO_ROOT, short_run_cfg
 
 MIM = osp.join(osp.dirname(sys.executable), 'mim')
 
@@ -17,11 +17,7 @@ MIM = osp.join(osp.dirname(sys.executable), 'mim')
 def trained(prepared_phantom, tmp_path_factory):
     """(config file, checkpoint) of a 2-iteration run on the tiny phantom."""
     work_dir = str(tmp_path_factory.mktemp('trained'))
-    cfg = tiny_ssm_cfg(prepared_phantom, work_dir)
-    cfg.train_dataloader.dataset.indices = 2
-    cfg.train_cfg.max_epochs = 1
-    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    cfg.default_hooks.checkpoint.save_best = None
+    cfg = short_run_cfg(prepared_phantom, work_dir, num_cls=2)
     Runner.from_cfg(cfg).train()
     cfg.load_from = None
     config = osp.join(work_dir, 'tiny_ssm.py')

@@ -8,16 +8,12 @@ import pytest
 import torch
 from mmengine.runner import Runner
 
-from tests.conftest import REPO_ROOT, tiny_ssm_cfg
+from tests.conftest import REPO_ROOT, short_run_cfg
 from tests.test_engine.hooks_for_tests import Killed
 
 
 def make_cfg(data_root, work_dir, num_cls=3, epochs=1, ckpt_every=None, hooks=()):
-    cfg = tiny_ssm_cfg(data_root, str(work_dir))
-    cfg.train_dataloader.dataset.indices = num_cls
-    cfg.train_cfg.max_epochs = epochs
-    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    cfg.default_hooks.checkpoint.save_best = None
+    cfg = short_run_cfg(data_root, str(work_dir), num_cls=num_cls, epochs=epochs)
     if ckpt_every:
         cfg.default_hooks.checkpoint.update(by_epoch=False, interval=ckpt_every)
     cfg.optim_wrapper.optimizer.lr = 1e-4

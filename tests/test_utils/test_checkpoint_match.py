@@ -15,7 +15,7 @@ from mmengine.config import Config
 from mmdet_covid.apis import init_ssm
 from mmdet_covid.utils import (CheckpointMismatchError, check_checkpoint_matches,
                                compare_state_dicts)
-from tests.conftest import CONFIG_DIR, REPO_ROOT, tiny_ssm_cfg
+from tests.conftest import CONFIG_DIR, REPO_ROOT
 
 
 def test_compare_state_dicts_names_every_kind_of_difference():
@@ -64,19 +64,6 @@ def test_blocks_1_2_checkpoint_in_blocks_1_3_model_names_missing_keys(tmp_path):
     with pytest.raises(CheckpointMismatchError, match='missing from the checkpoint') as err:
         check_checkpoint_matches(_model('ssm/ssm_r18-b3-aug_50e_cncb-covidx.py'), path)
     assert 'backbone.layer3.' in str(err.value) or 'with another shape' in str(err.value)
-
-
-@pytest.fixture(scope='module')
-def tiny_config(prepared_phantom, tmp_path_factory):
-    work_dir = str(tmp_path_factory.mktemp('match_cfg'))
-    cfg = tiny_ssm_cfg(prepared_phantom, work_dir)
-    cfg.train_dataloader.dataset.indices = 1
-    cfg.train_cfg.max_epochs = 1
-    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    cfg.default_hooks.checkpoint.save_best = None
-    config = osp.join(work_dir, 'tiny_ssm.py')
-    cfg.dump(config)
-    return config
 
 
 def test_api_refuses_another_variant(tiny_config, checkpoints):

@@ -15,7 +15,7 @@ from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
 import mmdet_covid  # noqa: F401  (applies the allow-list)
-from tests.conftest import REPO_ROOT, tiny_ssm_cfg
+from tests.conftest import REPO_ROOT
 
 
 class ToyModel(BaseModel):
@@ -192,19 +192,6 @@ def test_history_buffers_round_trip_as_real_history_buffers(checkpoint):
     assert type(buffer) is HistoryBuffer and len(buffer.data[0]) == 2
     assert buffer.mean() == pytest.approx(buffer.data[0].mean())
     assert buffer.statistics('max') == buffer.data[0].max()
-
-
-@pytest.fixture(scope='module')
-def tiny_config(prepared_phantom, tmp_path_factory):
-    work_dir = str(tmp_path_factory.mktemp('evil_cfg'))
-    cfg = tiny_ssm_cfg(prepared_phantom, work_dir)
-    cfg.train_dataloader.dataset.indices = 1
-    cfg.train_cfg.max_epochs = 1
-    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    cfg.default_hooks.checkpoint.save_best = None
-    config = osp.join(work_dir, 'tiny_ssm.py')
-    cfg.dump(config)
-    return config
 
 
 @pytest.mark.parametrize('path', ['tools/test.py', 'mim test', 'tools/infer.py',

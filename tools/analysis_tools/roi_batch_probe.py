@@ -36,9 +36,11 @@ import numpy as np
 import torch
 
 
-ROW_VARIANTS = {  # name: (row_content, score_weighted)
-    'deltas': ('deltas', False), 'boxes': ('boxes', False),
-    'deltas x score': ('deltas', True), 'boxes x score': ('boxes', True)}
+# The 4 values of a row (RoIBatchSelection.row_content); each is recorded
+# as is and score-weighted (the values times the row's score, exactly what
+# score_weighted=True gives).
+ROW_CONTENTS = ('deltas', 'boxes')
+ROW_VARIANTS = [*ROW_CONTENTS, *(f'{c} x score' for c in ROW_CONTENTS)]
 
 
 def _variants_hook(captured: Dict[str, List[torch.Tensor]]):
@@ -48,9 +50,13 @@ def _variants_hook(captured: Dict[str, List[torch.Tensor]]):
     def hook(module, args, output):
         saved = module.row_content, module.score_weighted
         try:
-            for name, (content, weighted) in ROW_VARIANTS.items():
-                module.row_content, module.score_weighted = content, weighted
-                captured.setdefault(name, []).append(module.forward(*args).detach().cpu())
+            module.score_weighted = False
+            for content in ROW_CONTENTS:
+                module.row_content = content
+                rows = module.forward(*args).detach().cpu()
+                weighted = torch.cat([rows[..., :1], rows[..., 1:] * rows[..., :1]], -1)
+                captured.setdefault(content, []).append(rows)
+                captured.setdefault(f'{content} x score', []).append(weighted)
         finally:
             module.row_content, module.score_weighted = saved
 
