@@ -246,10 +246,12 @@ def main() -> None:
     overlays = draw_overlays(tester.model, cfg, data_root, osp.join(work_dir, 'overlays'))
 
     total_s = time.time() - start
-    with open(osp.join(work_dir, 'demo_results.json'), 'w') as f:
-        json.dump(dict(metrics=metrics, warmup_seconds=warmup_s, warmup_iterations=warmup_iters,
-                       joint_seconds=train_s, joint_iterations=iters, wall_seconds=total_s,
-                       warmup_segm_ap50=warmup_ap), f, indent=2)
+    from mmdet_covid.engine.fileio import atomic_write_json
+    from mmdet_covid.utils.strict_json import strict_json
+    atomic_write_json(strict_json(dict(
+        metrics=metrics, warmup_seconds=warmup_s, warmup_iterations=warmup_iters,
+        joint_seconds=train_s, joint_iterations=iters, wall_seconds=total_s,
+        warmup_segm_ap50=warmup_ap)), osp.join(work_dir, 'demo_results.json'), indent=2)
     print_table(metrics, (warmup_s, warmup_iters), (train_s, iters), total_s,
                 cfg.model.test_cfg.rcnn.score_thr)
     print_reference_levels(iters, train_s / max(iters, 1))

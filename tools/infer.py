@@ -16,6 +16,12 @@ rows with an ``error``. With ``--out-dir``, an overlay per slice: lesion masks
 and boxes, the predicted class and its probabilities, at the input's relative
 path (``folder/sub/file.png``; ``volume_z0007.png`` for a volume's slice 7).
 
+Inputs that look wrong are read with a warning printed under their row and
+written to the row's ``warnings``: a 16-bit PNG whose values less the offset
+(``--hu-offset``, default 32768 as in DeepLesion) do not look like HU, NaN or
+infinite voxels (shown as air). A DICOM whose Modality is not CT is refused
+(unreadable) unless ``--force``.
+
 Exit status: 0 when at least one slice was read (and, with ``--strict``,
 none failed), 1 otherwise.
 """
@@ -25,12 +31,14 @@ import json
 import os
 import os.path as osp
 import sys
+import warnings
 from typing import Dict, Optional, TextIO
 
 from mmdet.registry import VISUALIZERS
 
 from mmdet_covid.apis import inference_ct_slices, init_ssm
 from mmdet_covid.datasets import LoadCTSlice
+from mmdet_covid.datasets.ct_io import CTInputWarning
 
 
 def slice_label(item) -> str:
@@ -73,7 +81,7 @@ class RowWriter:
         self.csv = None
         if ext == '.csv':
             fields = ['slice', 'img_path', 'slice_index', 'class', *[f'p_{c}' for c in classes],
-                      'lesions', 'lesion_area_px', 'error']
+                      'lesions', 'lesion_area_px', 'warnings', 'error']
             self.csv = csv.DictWriter(self.file, fieldnames=fields)
             self.csv.writeheader()
         self.classes = classes
@@ -81,9 +89,9 @@ class RowWriter:
     def write(self, row: Dict) -> None:
         if self.csv is not None:
             probs = row.get('probabilities') or {}
-            self.csv.writerow({k: v for k, v in dict(
-                row, **{f'p_{c}': probs.get(c) for c in self.classes}).items()
-                if k in self.csv.fieldnames})
+            flat = dict(row, **{f'p_{c}': probs.get(c) for c in self.classes})
+            flat['warnings'] = ' | '.join(row.get('warnings') or ())
+            self.csv.writerow({k: v for k, v in flat.items() if k in self.csv.fieldnames})
         else:
             self.file.write(json.dumps(row) + '\n')
         self.file.flush()
@@ -105,7 +113,19 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument('--batch-size', type=int, default=4)
     parser.add_argument('--score-thr', type=float, default=0.5,
                         help='lesions counted and drawn from this score on')
+    parser.add_argument('--hu-offset', type=float,
+                        help="value stored for 0 HU in 16-bit PNGs (default: the config's, "
+                             '32768 as in DeepLesion; 1024 for exports of HU + 1024)')
+    parser.add_argument('--force', action='store_true',
+                        help='read DICOM files whose Modality is not CT (with a warning)')
     args = parser.parse_args(argv)
+    load_options = {}
+    if args.hu_offset is not None:
+        load_options['hu_offset_16bit'] = args.hu_offset
+    if args.force:
+        load_options['allow_non_ct'] = True
+    # printed under each slice's row instead (and written to --out)
+    warnings.simplefilter('ignore', CTInputWarning)
 
     model = init_ssm(args.config, args.checkpoint, device=args.device)
     classes = model.classifier.classes
@@ -118,11 +138,11 @@ def main(argv: Optional[list] = None) -> int:
     width = 48
     print(f'{"slice":<{width}} {"class":<9} ' + ' '.join(f'{c:>8}' for c in classes)
           + '  lesions  area(px)')
-    loader = LoadCTSlice()  # reads every format (caches the last NIfTI volume)
+    loader = LoadCTSlice(**load_options)  # any format (caches the last NIfTI volume)
     errors: list = []
     used_names: set = set()
     reported = 0
-    done = 0
+    done = warned = 0
 
     def report_errors() -> None:
         nonlocal reported
@@ -134,7 +154,8 @@ def main(argv: Optional[list] = None) -> int:
         reported = len(errors)
 
     try:
-        for sample in inference_ct_slices(model, args.inputs, args.batch_size, errors=errors):
+        for sample in inference_ct_slices(model, args.inputs, args.batch_size, errors=errors,
+                                          load_options=load_options):
             report_errors()
             item = dict(img_path=sample.img_path, name=sample.name,
                         slice_index=sample.get('slice_index'))
@@ -144,11 +165,15 @@ def main(argv: Optional[list] = None) -> int:
             label = classes[int(sample.pred_label)]
             print(f'{slice_label(item):<{width}} {label:<9} '
                   + ' '.join(f'{p:8.3f}' for p in probs) + f'  {int(keep.sum()):7d}  {area:8d}')
+            for message in sample.input_warnings:
+                print(f'{"":<{width}} WARNING: {message}', file=sys.stderr)
+            warned += bool(sample.input_warnings)
             if writer:
                 writer.write(dict(slice=slice_label(item), img_path=sample.img_path,
                                   slice_index=item['slice_index'], **{'class': label},
                                   probabilities=dict(zip(classes, probs)),
-                                  lesions=int(keep.sum()), lesion_area_px=area))
+                                  lesions=int(keep.sum()), lesion_area_px=area,
+                                  warnings=sample.input_warnings))
             if visualizer is not None:
                 source = dict(img_path=sample.img_path)
                 if item['slice_index'] is not None:
@@ -164,8 +189,10 @@ def main(argv: Optional[list] = None) -> int:
     finally:
         if writer:
             writer.close()
+    where = f' (listed above{" and in " + args.out if args.out else ""})'
     print(f'{done} slice(s) processed, {len(errors)} unreadable'
-          + (f' (listed above{" and in " + args.out if args.out else ""})' if errors else ''))
+          + (where if errors else '')
+          + (f', {warned} read with a warning' + (where if not errors else '') if warned else ''))
     if done == 0 or (args.strict and errors):
         return 1
     return 0

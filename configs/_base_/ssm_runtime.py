@@ -1,7 +1,8 @@
 _base_ = 'mmdet::_base_/default_runtime.py'
 
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=50),
+    # LoggerHook; an undefined metric (NaN) is null in the test-metrics JSON
+    logger=dict(type='StrictJsonLoggerHook', interval=50),
     checkpoint=dict(
         type='CheckpointHook',
         interval=1,

@@ -18,4 +18,9 @@ train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=50, val_interval=1)
 val_cfg = dict(type='DualTaskValLoop')
 test_cfg = dict(type='DualTaskTestLoop')
 default_hooks = dict(
+    # LoggerHook; an undefined metric (NaN) is null in the test-metrics JSON
+    logger=dict(type='StrictJsonLoggerHook'),
     checkpoint=dict(interval=1, max_keep_ckpts=3, save_best='cls/f1_weighted', rule='greater'))
+# the same for the validation scalars; draws the slice class
+visualizer = dict(type='SSMVisualizer', vis_backends=[dict(type='LocalVisBackend')],
+                  name='visualizer')

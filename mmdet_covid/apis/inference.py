@@ -1,6 +1,7 @@
 """Inference on CT slices of any published format, in batches."""
 import os
 import os.path as osp
+import warnings
 from typing import Iterator, List, Optional, Sequence, Union
 
 import torch
@@ -9,7 +10,7 @@ from mmengine.dataset import pseudo_collate
 from mmdet.structures import DetDataSample
 from torch import nn
 
-from ..datasets.ct_io import CTReadError, is_nifti, nifti_slice_infos
+from ..datasets.ct_io import CTInputWarning, CTReadError, is_nifti, nifti_slice_infos
 from ..utils import check_checkpoint_matches
 
 # What reading one input can raise: a named read error, a missing or
@@ -86,18 +87,39 @@ def expand_sources(sources: Sequence[str], errors: Optional[List[dict]] = None) 
     return slices
 
 
-def _test_pipeline(model: nn.Module) -> Compose:
+def _test_pipeline(model: nn.Module, load_options: Optional[dict] = None) -> Compose:
     """The classification test pipeline of the model's config (every input
-    is a whole slice: load, resize, pack)."""
-    cfg = model.cfg
-    pipeline = cfg.test_dataloader.dataset.pipeline
-    return Compose([t for t in pipeline if t['type'] != 'BodyCrop'])
+    is a whole slice: load, resize, pack), ``load_options`` set on its
+    ``LoadCTSlice`` step."""
+    steps = []
+    for step in model.cfg.test_dataloader.dataset.pipeline:
+        if step['type'] == 'BodyCrop':
+            continue
+        if step['type'] == 'LoadCTSlice' and load_options:
+            step = dict(step, **load_options)
+        steps.append(step)
+    return Compose(steps)
+
+
+def _load(pipeline: Compose, info: dict) -> tuple:
+    """Run the pipeline on one slice; also return the CTInputWarning
+    messages it raised (the warnings are issued again for the caller)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always', CTInputWarning)
+        data = pipeline(info)
+    messages = []
+    for w in caught:
+        if issubclass(w.category, CTInputWarning):
+            messages.append(str(w.message))
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return data, messages
 
 
 @torch.no_grad()
 def inference_ct_slices(model: nn.Module, sources: Union[str, Sequence[str]],
                         batch_size: int = 4,
-                        errors: Optional[List[dict]] = None) -> Iterator[DetDataSample]:
+                        errors: Optional[List[dict]] = None,
+                        load_options: Optional[dict] = None) -> Iterator[DetDataSample]:
     """Lesion instances and slice class of every slice of ``sources``.
 
     Args:
@@ -109,32 +131,41 @@ def inference_ct_slices(model: nn.Module, sources: Union[str, Sequence[str]],
             raises. With it, every unreadable input or slice is appended as
             ``{'img_path', 'name', ['slice_index'], 'reason'}`` and the
             others are still processed.
+        load_options (dict, optional): Arguments of the pipeline's
+            ``LoadCTSlice`` to change, e.g. ``dict(hu_offset_16bit=1024)``
+            or ``dict(allow_non_ct=True)``.
 
     Yields:
         DetDataSample: per readable slice, in input order, with
         ``pred_instances`` (in the slice's original resolution),
         ``pred_score``, ``pred_label``, the ``img_path`` and ``name`` it came
-        from (and ``slice_index`` for volumes).
+        from (and ``slice_index`` for volumes) and ``input_warnings``: what
+        looked wrong in the input (:class:`CTInputWarning` messages, e.g. a
+        16-bit offset that gives implausible HU, NaN voxels; also issued as
+        warnings).
     """
     if isinstance(sources, str):
         sources = [sources]
-    pipeline = _test_pipeline(model)
+    pipeline = _test_pipeline(model, load_options)
     slices = expand_sources(sources, errors)
     for start in range(0, len(slices), batch_size):
-        infos, batch = [], []
+        infos, batch, notes = [], [], []
         for i, info in enumerate(slices[start:start + batch_size]):
             try:
-                batch.append(pipeline(dict(info, img_id=start + i)))
+                data, messages = _load(pipeline, dict(info, img_id=start + i))
             except READ_ERRORS as exc:
                 if errors is None:
                     raise
                 errors.append(dict(info, reason=str(exc)))
                 continue
+            batch.append(data)
             infos.append(info)
+            notes.append(messages)
         if not batch:
             continue
-        for info, sample in zip(infos, model.test_step(pseudo_collate(batch))):
-            meta = dict(name=info['name'])
+        for info, messages, sample in zip(infos, notes,
+                                          model.test_step(pseudo_collate(batch))):
+            meta = dict(name=info['name'], input_warnings=messages)
             if 'slice_index' in info:
                 meta['slice_index'] = info['slice_index']
             sample.set_metainfo(meta)

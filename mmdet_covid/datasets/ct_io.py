@@ -12,9 +12,19 @@ Every reader returns the same thing: an (H, W, 3) uint8 image in BGR channel ord
 * NIfTI (``.nii``, ``.nii.gz``): a volume in HU; :func:`iter_nifti_slices` yields its
   axial slices in radiological orientation (patient's right on the image left,
   anterior at the top), and :class:`~mmdet_covid.datasets.transforms.LoadCTSlice`
-  reads one slice given ``slice_index``.
+  reads one slice given ``slice_index``. A 2-D NIfTI image is one axial slice.
+
+What looks wrong is said, naming the file (:class:`CTInputWarning`, or
+:class:`CTReadError` where nothing sensible can be read):
+
+* a DICOM whose ``Modality`` is not ``CT`` is refused (``allow_non_ct=True`` reads it,
+  with a warning): windowing an MR or PET image in HU would show nonsense;
+* NaN or infinite values in HU data are counted and shown as air (-1024 HU);
+* a 16-bit PNG whose values, less the configured offset, do not look like the HU of a
+  chest slice (:func:`check_hu_plausible`) is read with a warning that names the offset.
 """
 import io
+import warnings
 from typing import Iterator, List, Optional, Tuple, Union
 
 import cv2
@@ -28,8 +38,64 @@ DICOM_SUFFIXES = ('.dcm', '.dicom')
 NIFTI_SUFFIXES = ('.nii', '.nii.gz')
 
 
+AIR_HU = -1024.0
+
+
 class CTReadError(ValueError):
     """A CT file that cannot be read as a slice (message names the file)."""
+
+
+class CTInputWarning(UserWarning):
+    """A CT file that was read but looks wrong (message names the file)."""
+
+
+def replace_non_finite(hu: np.ndarray, name: str) -> np.ndarray:
+    """Count NaN / infinite values of an HU array, warn naming ``name``, set them to air.
+
+    Args:
+        hu: (H, W) or (D, H, W) float array in HU (changed in place).
+        name: the file, for the warning.
+
+    Returns:
+        ``hu``.
+    """
+    bad = ~np.isfinite(hu)
+    n = int(bad.sum())
+    if n:
+        where = ''
+        if hu.ndim == 3:
+            slices = np.flatnonzero(bad.any(axis=(1, 2)))
+            where = (f' in {len(slices)} of {hu.shape[0]} slices ({slices[0]}-{slices[-1]})')
+        warnings.warn(CTInputWarning(
+            f'{name}: {n} NaN or infinite voxel value(s){where}; shown as air '
+            f'({AIR_HU:g} HU)'), stacklevel=2)
+        hu[bad] = AIR_HU
+    return hu
+
+
+def check_hu_plausible(hu: np.ndarray, name: str, offset: float) -> bool:
+    """Whether the HU of a 16-bit PNG look like a chest slice; warn naming the file if not.
+
+    A chest slice has air (around -1000 HU: outside the body and in the lungs) and soft
+    tissue (0-100 HU). Implausible: the 99th percentile below -500 HU (no tissue), the
+    1st percentile above -200 HU (no air), or percentiles outside the scanner's range
+    [-3100, 4000] HU. That is what a wrong offset gives: an export storing HU + 1024 read
+    with DeepLesion's 32768 puts every pixel near -31000 HU.
+
+    Args:
+        hu: (H, W) array, stored value minus ``offset``.
+        name: the file, for the warning.
+        offset: the offset subtracted, for the warning.
+    """
+    low, high = (float(v) for v in np.percentile(hu, (1, 99)))
+    if -3100 <= low <= -200 and -500 <= high <= 4000:
+        return True
+    warnings.warn(CTInputWarning(
+        f'{name}: 16-bit values minus the offset {offset:g} give {low:.0f} to {high:.0f} HU '
+        '(1st-99th percentile); expected air (about -1000) and soft tissue (0-100) in a '
+        'chest slice. Is the offset right? Set it with LoadCTSlice(hu_offset_16bit=...) '
+        'or tools/infer.py --hu-offset (1024 for exports storing HU + 1024)'), stacklevel=2)
+    return False
 
 
 def apply_window(hu: np.ndarray, level: float = LUNG_WINDOW_LEVEL,
@@ -77,12 +143,15 @@ def is_nifti(path: str) -> bool:
     return path.lower().endswith(NIFTI_SUFFIXES)
 
 
-def dicom_to_hu(source: Union[str, bytes], name: Optional[str] = None) -> np.ndarray:
+def dicom_to_hu(source: Union[str, bytes], name: Optional[str] = None,
+                allow_non_ct: bool = False) -> np.ndarray:
     """Read one DICOM slice in Hounsfield units.
 
     Args:
         source: file path or the file's bytes.
         name: the file's name for error messages (default: the path).
+        allow_non_ct: read a file whose ``Modality`` is not ``CT`` (with a warning)
+            instead of refusing it.
 
     Returns:
         (H, W) float32: ``stored value * RescaleSlope + RescaleIntercept`` (slope 1
@@ -97,30 +166,43 @@ def dicom_to_hu(source: Union[str, bytes], name: Optional[str] = None) -> np.nda
     except Exception as exc:
         raise CTReadError(f'{name}: cannot read DICOM pixel data ({exc}); expected a '
                           'complete single-frame DICOM file') from None
+    modality = str(ds.get('Modality', '') or '')
+    if modality != 'CT':
+        what = f'Modality {modality!r}' if modality else 'no Modality tag'
+        if not allow_non_ct:
+            raise CTReadError(f'{name}: DICOM with {what}; expected a CT image (Modality '
+                              "'CT'), whose values are Hounsfield units. To read it anyway: "
+                              'LoadCTSlice(allow_non_ct=True), tools/infer.py --force')
+        warnings.warn(CTInputWarning(f'{name}: DICOM with {what} read as CT (allow_non_ct)'),
+                      stacklevel=2)
     if pixels.ndim != 2:
         raise CTReadError(f'{name}: DICOM pixel array has shape {pixels.shape}; expected '
                           'one greyscale slice (rows, columns)')
     slope = float(getattr(ds, 'RescaleSlope', 1.0) or 1.0)
     intercept = float(getattr(ds, 'RescaleIntercept', 0.0) or 0.0)
-    return pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+    hu = pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+    return replace_non_finite(hu, name)
 
 
 def decode_ct_image(content: bytes, path: str, level: float = LUNG_WINDOW_LEVEL,
                     width: float = LUNG_WINDOW_WIDTH,
-                    hu_offset_16bit: float = DEEPLESION_HU_OFFSET) -> np.ndarray:
+                    hu_offset_16bit: float = DEEPLESION_HU_OFFSET,
+                    allow_non_ct: bool = False) -> np.ndarray:
     """Decode one slice file (PNG, JPEG or DICOM) to an (H, W, 3) uint8 BGR image.
 
     Args:
         content: the file's bytes.
         path: its name, for the format and for error messages.
         level, width: the window applied to HU data (DICOM, 16-bit PNG).
-        hu_offset_16bit: subtracted from 16-bit PNG values to get HU.
+        hu_offset_16bit: subtracted from 16-bit PNG values to get HU (a warning when
+            the result does not look like a chest slice, :func:`check_hu_plausible`).
+        allow_non_ct: read a DICOM whose Modality is not CT, with a warning.
 
     Returns:
         (H, W, 3) uint8, BGR.
     """
     if is_dicom(path, content):
-        return to_bgr(apply_window(dicom_to_hu(content, path), level, width))
+        return to_bgr(apply_window(dicom_to_hu(content, path, allow_non_ct), level, width))
     if not content:
         raise CTReadError(f'{path}: empty file; expected a PNG, JPEG or DICOM slice')
     img = cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_UNCHANGED)
@@ -134,6 +216,7 @@ def decode_ct_image(content: bytes, path: str, level: float = LUNG_WINDOW_LEVEL,
                                   'slice (HU + offset)')
             img = img[..., 0]
         hu = img.astype(np.float32) - np.float32(hu_offset_16bit)
+        check_hu_plausible(hu, path, hu_offset_16bit)
         return to_bgr(apply_window(hu, level, width))
     if img.dtype != np.uint8:
         raise CTReadError(f'{path}: pixel type {img.dtype}; expected 8-bit or 16-bit')
@@ -149,7 +232,8 @@ def load_nifti_hu(path: str) -> np.ndarray:
 
     Args:
         path: ``.nii`` or ``.nii.gz`` file (values in HU after nibabel applies the
-            header's scl_slope / scl_inter).
+            header's scl_slope / scl_inter); a 2-D image is one axial slice. NaN and
+            infinite values are counted in a warning and set to air.
 
     Returns:
         (D, H, W) float32, slice ``k`` feet to head.
@@ -164,9 +248,12 @@ def load_nifti_hu(path: str) -> np.ndarray:
                           'complete .nii or .nii.gz file') from None
     if vol.ndim == 4 and vol.shape[3] == 1:
         vol = vol[..., 0]
+    if vol.ndim == 2:  # one axial slice (x, y)
+        vol = vol[..., None]
     if vol.ndim != 3:
         raise CTReadError(f'{path}: NIfTI data has shape {vol.shape}; expected a 3-D '
-                          'volume')
+                          'volume (or a 2-D slice)')
+    replace_non_finite(vol.transpose(2, 1, 0), path)  # a view: fixes vol, counts per slice
     # (x: R->L flipped to columns, y: A at the top, z) -> (z, rows, columns)
     return np.ascontiguousarray(vol.transpose(2, 1, 0)[:, ::-1, ::-1])
 
@@ -208,6 +295,8 @@ def nifti_slice_infos(path: str) -> List[dict]:
     except Exception as exc:
         raise CTReadError(f'{path}: cannot read the NIfTI header ({exc}); expected a '
                           '.nii or .nii.gz file') from None
+    if len(img.shape) == 2:  # one axial slice
+        return [dict(img_path=path, slice_index=0)]
     # The axial axis is the one whose direction is superior or inferior.
     axes = [i for i, code in enumerate(nib.aff2axcodes(img.affine)) if code in 'SI']
     depth = img.shape[axes[0] if axes else 2]

@@ -7,6 +7,8 @@ from mmdet.registry import VISUALIZERS
 from mmdet.structures import DetDataSample
 from mmdet.visualization import DetLocalVisualizer
 
+from ..utils.strict_json import strict_json
+
 
 @VISUALIZERS.register_module()
 class SSMVisualizer(DetLocalVisualizer):
@@ -18,6 +20,11 @@ class SSMVisualizer(DetLocalVisualizer):
     visualiser the metainfo of the classification test set, whose slice
     classes are not instance names. The caption goes on the prediction
     panel only, wrapped to its width.
+
+    Scalars (the validation metrics LoggerHook records) reach the backends
+    with NaN and infinities as None, so that ``scalars.json`` is strict JSON
+    (``null`` for an undefined metric such as the sensitivity of a class
+    absent from the split).
 
     Args:
         classes (tuple[str]): Slice class names, in the index order of
@@ -33,6 +40,11 @@ class SSMVisualizer(DetLocalVisualizer):
         self.slice_classes = tuple(classes)
         self.lesion_classes = list(lesion_classes)
         self._caption: Optional[str] = None
+
+    def add_scalars(self, scalar_dict: dict, step: int = 0, file_path: Optional[str] = None,
+                    **kwargs) -> None:
+        """See :meth:`mmengine.visualization.Visualizer.add_scalars`."""
+        super().add_scalars(strict_json(scalar_dict), step, file_path, **kwargs)
 
     def caption(self, data_sample: DetDataSample) -> Optional[str]:
         """``'COVID-19 0.93 (Normal 0.02, CP 0.05) | gt CP'`` or None."""

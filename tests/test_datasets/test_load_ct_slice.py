@@ -5,8 +5,8 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from mmdet_covid.datasets.ct_io import (CTReadError, apply_window, iter_nifti_slices,
-                                        nifti_slice_infos)
+from mmdet_covid.datasets.ct_io import (CTInputWarning, CTReadError, apply_window,
+                                        iter_nifti_slices, nifti_slice_infos)
 from mmdet_covid.datasets.transforms import LoadCTSlice
 
 CT_SMALL = get_testdata_file('CT_small.dcm')
@@ -72,6 +72,61 @@ def test_16bit_png_stores_hu_plus_offset(tmp_path):
     np.testing.assert_array_equal(load(tmp_path / 'deeplesion.png'), expected)
     np.testing.assert_array_equal(load(tmp_path / 'plus1024.png', hu_offset_16bit=1024),
                                   expected)
+
+
+def test_16bit_png_with_the_wrong_offset_is_read_with_a_warning(tmp_path, recwarn):
+    hu = pydicom.dcmread(CT_SMALL).pixel_array.astype(np.int32) - 1024
+    cv2.imwrite(str(tmp_path / 'plus1024.png'), (hu + 1024).astype(np.uint16))
+    load(tmp_path / 'plus1024.png', hu_offset_16bit=1024)
+    load(CT_SMALL)
+    assert not [w for w in recwarn if issubclass(w.category, CTInputWarning)]
+    with pytest.warns(CTInputWarning, match=r'plus1024.png: 16-bit values minus the offset '
+                                            r'32768 give -3\d{4} to .*--hu-offset'):
+        load(tmp_path / 'plus1024.png')  # DeepLesion's default offset: every pixel ~ -31000
+
+
+def test_dicom_of_another_modality_is_refused_unless_allowed(tmp_path):
+    ds = pydicom.dcmread(CT_SMALL)
+    ds.Modality = 'MR'
+    ds.save_as(str(tmp_path / 'mr.dcm'))
+    with pytest.raises(CTReadError, match=r"mr.dcm: DICOM with Modality 'MR'; expected a CT "
+                                          r'image .*--force'):
+        load(tmp_path / 'mr.dcm')
+    with pytest.warns(CTInputWarning, match=r"mr.dcm: DICOM with Modality 'MR' read as CT"):
+        img = load(tmp_path / 'mr.dcm', allow_non_ct=True)
+    np.testing.assert_array_equal(img, load(CT_SMALL))
+    del ds.Modality
+    ds.save_as(str(tmp_path / 'none.dcm'))
+    with pytest.raises(CTReadError, match='none.dcm: DICOM with no Modality tag'):
+        load(tmp_path / 'none.dcm')
+
+
+def test_nan_voxels_are_counted_named_and_shown_as_air(tmp_path):
+    import nibabel as nib
+
+    vol = np.full((6, 5, 4), 40.0, np.float32)
+    vol[0, 0, 1] = np.nan
+    vol[1:3, 0, 3] = np.inf
+    path = str(tmp_path / 'holes.nii.gz')
+    nib.save(nib.Nifti1Image(vol, np.eye(4)), path)
+    with pytest.warns(CTInputWarning, match=r'holes.nii.gz: 3 NaN or infinite voxel value\(s\)'
+                                            r' in 2 of 4 slices \(1-3\); shown as air'):
+        slices = dict(iter_nifti_slices(path))
+    air, tissue = apply_window(np.array([-1024.0, 40.0]))
+    assert slices[1].min() == slices[3].min() == air and slices[0].min() == tissue
+
+
+def test_2d_nifti_is_one_slice(tmp_path):
+    import nibabel as nib
+
+    grid = np.full((6, 5), -1000, np.int16)
+    grid[0, 4] = 0
+    path = str(tmp_path / 'slice.nii.gz')
+    nib.save(nib.Nifti1Image(grid, np.eye(4)), path)
+    assert nifti_slice_infos(path) == [dict(img_path=path, slice_index=0)]
+    img = LoadCTSlice()(dict(img_path=path, slice_index=0))['img']
+    assert img.shape == (5, 6, 3)
+    assert np.argwhere(img[..., 0] > 200).tolist() == [[0, 5]]
 
 
 @pytest.mark.parametrize('x_step, column', [(1.0, 5), (-1.0, 0)])

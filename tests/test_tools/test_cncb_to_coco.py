@@ -184,6 +184,34 @@ def test_empty_or_wrong_split_is_an_error(tmp_path, write_slice):
         convert_cncb(img_dir, mask_dir)
 
 
+def test_a_scan_in_two_splits_stops_the_conversion(tmp_path, write_slice):
+    mask = np.zeros((32, 32), np.uint8)
+    mask[2:18, 2:18] = 2
+    for stem in ('p1/1', 'p1/2', 'p2/1', 'p3/1'):
+        write_slice(tmp_path, stem, mask)
+    img_dir, mask_dir = str(tmp_path / 'image'), str(tmp_path / 'mask')
+    (tmp_path / 'train.txt').write_text('p1/1\np2\n')
+    (tmp_path / 'val.txt').write_text('p3\n')
+    (tmp_path / 'test.txt').write_text('p1/2.png\n')
+    splits = [str(tmp_path / f) for f in ('train.txt', 'val.txt', 'test.txt')]
+    with pytest.raises(CNCBFormatError, match=r'1 scan\(s\) in both .*train.txt and '
+                                              r'.*test.txt: p1; expected splits by scan'):
+        convert_cncb(img_dir, mask_dir, splits[0], other_splits=splits[1:])
+    coco, _ = convert_cncb(img_dir, mask_dir, splits[1], other_splits=[splits[0]])
+    assert [im['file_name'] for im in coco['images']] == ['p3/1.png']
+
+
+def test_split_file_with_a_bom_or_latin1_names_the_line(tmp_path, write_slice):
+    write_slice(tmp_path, 's/1', np.full((8, 8), 2, np.uint8))
+    split = tmp_path / 'train.txt'
+    for data, message in ((b'\xef\xbb\xbfs\n', r'train.txt:1: .*byte-order mark'),
+                          (b's\n\ns\xe9\n', r'train.txt:3: byte 0xe9 .*not UTF-8')):
+        split.write_bytes(data)
+        with pytest.raises(CNCBFormatError, match=message):
+            convert_cncb(str(tmp_path / 'image'), str(tmp_path / 'mask'), str(split),
+                         skip_bad=True)
+
+
 def test_cli_on_the_phantom_writes_a_coco_file(tiny_phantom, tmp_path, capsys):
     root, _ = tiny_phantom
     out = str(tmp_path / 'ann' / 'lesion_test.json')

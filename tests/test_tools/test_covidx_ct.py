@@ -18,7 +18,7 @@ def split(tmp_path):
     def write(lines, name='train.txt', size=(64, 48)):
         for line in lines:
             fname = line.split()[0]
-            if not (img_dir / fname).exists():
+            if fname.endswith('.png') and not (img_dir / fname).exists():
                 rng = np.random.default_rng(len(fname))
                 cv2.imwrite(str(img_dir / fname),
                             rng.integers(0, 255, (size[1], size[0]), np.uint8))
@@ -57,11 +57,56 @@ def test_crop_body_and_relative_paths(split, tmp_path):
     ('a.png -1 0 0 10 10', r'train.txt:2: class -1'),
     ('a.png COVID 0 0 10 10', r'train.txt:2: .*expected integers'),
     ('a.png 1 10 0 10 10', r'train.txt:2: box \[10, 0, 10, 10\]; expected 0 <= xmin < xmax'),
+    ('my slice.png 1 0 0 10 10', r"train.txt:2: file name with spaces 'my slice.png'"),
+    ('ok.png 0 0 0 10 10', r'train.txt:2: ok.png repeats line 1; expected each slice once'),
+    ('ok.png 2 0 0 10 10', r'train.txt:2: ok.png has class 2 box \[0, 0, 10, 10\] but line 1 '
+                           r'gave it class 0'),
 ])
 def test_bad_lines_name_the_file_and_line(split, line, message):
     label_file, _ = split(['ok.png 0 0 0 10 10', line])
     with pytest.raises(COVIDxFormatError, match=message):
         parse_label_file(label_file)
+
+
+@pytest.mark.parametrize('data, message', [
+    (b'\xef\xbb\xbfok.png 0 0 0 10 10\n', r'train.txt:1: .*UTF-8 byte-order mark'),
+    (b'\xff\xfeo\x00k\x00', r'train.txt:1: .*UTF-16 byte-order mark'),
+    (b'ok.png 0 0 0 10 10\nd\xe9j\xe0.png 1 0 0 10 10\n', r'train.txt:2: byte 0xe9 .*not UTF-8'),
+])
+def test_label_files_that_are_not_utf8_name_the_file_and_line(tmp_path, data, message):
+    path = tmp_path / 'train.txt'
+    path.write_bytes(data)
+    with pytest.raises(COVIDxFormatError, match=message):
+        parse_label_file(str(path))
+    with pytest.raises(COVIDxFormatError, match=message):  # --skip-bad does not guess
+        convert_covidx(str(path), str(tmp_path), skip_bad=True)
+
+
+def test_skip_bad_skips_and_counts_every_bad_line(split, capsys):
+    label_file, img_dir = split([
+        'a.png 0 0 0 10 10', 'b.png 2 0 0 10', 'b c.png 1 0 0 10 10', 'c.png 3 0 0 10 10',
+        'd.png x 0 0 10 10', 'e.png 1 5 5 5 5', 'a.png 0 0 0 10 10',
+        'f.png 1 0 0 10 10', 'f.png 2 0 0 10 10', 'g.png 1 0 0 10 10'])
+    ann, summary = convert_covidx(label_file, img_dir, skip_bad=True)
+    assert [d['img_path'] for d in ann['data_list']] == ['a.png', 'g.png']
+    assert summary['skipped'] == {
+        'wrong column count': 1, 'file name with spaces': 1, 'class outside 0-2': 1,
+        'not an integer': 1, 'empty or inverted box': 1, 'repeated line': 1,
+        'conflicting labels': 2}
+    assert summary['lines'] == 10 and summary['written'] == 2
+    err = capsys.readouterr().err
+    assert 'train.txt: f.png is listed with different labels or boxes on lines 8, 9' in err
+
+
+def test_a_failed_conversion_leaves_the_old_annotation_intact(split, tmp_path, monkeypatch):
+    label_file, img_dir = split(['a.png 0 0 0 10 10'])
+    out = tmp_path / 'covidx_train.json'
+    out.write_text('{"old": true}')
+    monkeypatch.setattr(os, 'fsync', lambda fd: (_ for _ in ()).throw(OSError(28, 'full')))
+    with pytest.raises(OSError, match='full'):
+        main(['--label-file', label_file, '--img-dir', img_dir, '--out', str(out)])
+    assert out.read_text() == '{"old": true}'
+    assert sorted(os.listdir(tmp_path)) == ['covidx_train.json', 'images', 'train.txt']
 
 
 def test_empty_split_and_missing_label_file(split, tmp_path):

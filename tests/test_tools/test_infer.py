@@ -103,6 +103,33 @@ def test_csv_rows(model_files, inputs, tmp_path):
     assert sum(bool(r['error']) for r in rows) == 2
 
 
+def test_suspect_inputs_are_warned_in_their_row_or_refused(model_files, tmp_path, capsys):
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file('CT_small.dcm'))
+    hu = ds.pixel_array.astype(np.int32) - 1024
+    cv2.imwrite(str(tmp_path / 'plus1024.png'), (hu + 1024).astype(np.uint16))
+    ds.Modality = 'MR'
+    ds.save_as(str(tmp_path / 'mr.dcm'))
+    out = str(tmp_path / 'rows.jsonl')
+    inputs = [str(tmp_path / 'plus1024.png'), str(tmp_path / 'mr.dcm')]
+    assert _infer(model_files, *inputs, '--out', out) == 0
+    rows = [json.loads(line) for line in open(out).read().splitlines()]
+    png_row = next(r for r in rows if r['slice'].endswith('plus1024.png'))
+    assert 'minus the offset 32768' in png_row['warnings'][0]
+    assert "Modality 'MR'; expected a CT image" in next(
+        r for r in rows if r['slice'].endswith('mr.dcm'))['error']
+    printed = capsys.readouterr()
+    assert 'WARNING: ' in printed.err and '1 read with a warning' in printed.out
+    # the right offset, and --force for the MR file: both read, no warning left but the
+    # one that says the MR file was read as CT
+    assert _infer(model_files, *inputs, '--out', out, '--hu-offset', '1024', '--force') == 0
+    rows = [json.loads(line) for line in open(out).read().splitlines()]
+    assert [r.get('error') for r in rows] == [None, None]
+    assert [len(r['warnings']) for r in rows] == [0, 1]
+
+
 def test_overlay_names_of_file_arguments_never_collide(tmp_path):
     from infer import overlay_path
     used = set()

@@ -157,8 +157,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         with open(args.table, 'w') as f:
             f.write(text + '\n')
     if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(runs, f, indent=1)
+        from mmdet_covid.engine.fileio import atomic_write_json
+        from mmdet_covid.utils.strict_json import strict_json
+        atomic_write_json(strict_json(runs), args.json, indent=1)
     if args.out:
         plot(runs, args.keys, args.out, [(label, float(v)) for label, v in args.hline],
              args.xlabel)

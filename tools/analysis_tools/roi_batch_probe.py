@@ -29,7 +29,6 @@ learn from each input when its input does not move under it.
 All numbers are printed as one table and, with ``--out``, written as JSON.
 """
 import argparse
-import json
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -251,8 +250,9 @@ def main() -> None:
                     f'{min(v):.3f}-{max(v):.3f}' for v in row['f1_weighted'].values()))
         result['offline_s'] = dict(lr=args.s_lr, seeds=args.seeds, steps=steps, runs=rows)
     if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(result, f, indent=1)
+        from mmdet_covid.engine.fileio import atomic_write_json
+        from mmdet_covid.utils.strict_json import strict_json
+        atomic_write_json(strict_json(result), args.out, indent=1)
 
 
 if __name__ == '__main__':

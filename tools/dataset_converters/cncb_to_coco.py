@@ -17,8 +17,14 @@ instances. Slices without instances are dropped (training protocol) unless
 ``--split-file`` lists what to convert, one entry per line: a scan (all its frames) or
 ``<scan>/<frame>`` (one slice, extension optional).
 
+``--other-splits`` names the other split files: a scan in two splits stops the
+conversion (its slices would leak between training and test).
+
 Bad input stops the conversion with an error naming the file and what was expected;
-``--skip-bad`` instead skips such slices and counts them in the summary.
+``--skip-bad`` instead skips such slices and counts them in the summary. What it does
+not skip: a split file that is not UTF-8 text or names no slice of the folders, a scan
+in two splits, two files for one slice. The COCO file is written through a temporary
+file, so a failed run leaves an older one intact.
 
 Example::
 
@@ -27,7 +33,6 @@ Example::
         --out data/cncb/annotations/lesion_train.json
 """
 import argparse
-import json
 import os
 import os.path as osp
 import re
@@ -39,6 +44,9 @@ import cv2
 import numpy as np
 import pycocotools.mask as mask_utils
 from PIL import Image
+
+from mmdet_covid.engine.fileio import atomic_write_json
+from mmdet_covid.utils.text_files import TextFileError, read_text_lines
 
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png')
 MASK_EXT = '.png'
@@ -175,13 +183,16 @@ def read_split_file(path: str) -> List[Tuple[int, str]]:
     """(line number, entry) of a split file; entries are scans or ``<scan>/<frame>``."""
     if not osp.isfile(path):
         raise CNCBFormatError(f'{path}: split file not found')
+    try:
+        numbered = read_text_lines(path)
+    except TextFileError as exc:
+        raise CNCBFormatError(str(exc), 'not UTF-8 text') from None
     entries = []
-    with open(path) as f:
-        for lineno, line in enumerate(f, 1):
-            entry = line.strip().replace('\\', '/').strip('/')
-            if entry:
-                stem, ext = osp.splitext(entry)
-                entries.append((lineno, stem if ext.lower() in IMAGE_EXTS else entry))
+    for lineno, line in numbered:
+        entry = line.strip().replace('\\', '/').strip('/')
+        if entry:
+            stem, ext = osp.splitext(entry)
+            entries.append((lineno, stem if ext.lower() in IMAGE_EXTS else entry))
     if not entries:
         raise CNCBFormatError(f'{path}: empty split; expected one scan or <scan>/<frame> '
                               'per line')
@@ -195,7 +206,7 @@ def select_split(slices: List[Tuple[str, Optional[str], Optional[str]]], split_f
     by_stem = {s[0]: s for s in slices}
     by_scan: Dict[str, List[str]] = {}
     for stem, _, _ in slices:
-        by_scan.setdefault(stem.rsplit('/', 1)[0] if '/' in stem else '', []).append(stem)
+        by_scan.setdefault(scan_of(stem), []).append(stem)
     chosen = set()
     for lineno, entry in entries:
         if entry in by_stem:
@@ -208,9 +219,34 @@ def select_split(slices: List[Tuple[str, Optional[str], Optional[str]]], split_f
     return [s for s in slices if s[0] in chosen]
 
 
+def scan_of(stem: str) -> str:
+    """The scan of a ``<scan>/<frame>`` stem (the folders above the frame)."""
+    return stem.rsplit('/', 1)[0] if '/' in stem else ''
+
+
+def check_no_shared_scans(slices: List[Tuple[str, Optional[str], Optional[str]]],
+                          split_file: str, other_splits: Sequence[str],
+                          all_slices: List[Tuple[str, Optional[str], Optional[str]]]) -> None:
+    """Stop when a scan of this split is also (in part) in another split file.
+
+    Slices of one scan are neighbours in one patient's body: a scan in two splits
+    lets the test set see its training slices.
+    """
+    scans = {scan_of(s[0]) for s in slices}
+    for other in other_splits:
+        shared = scans & {scan_of(s[0]) for s in select_split(all_slices, other)}
+        if shared:
+            names = sorted(shared, key=natural_key)
+            raise CNCBFormatError(
+                f'{len(names)} scan(s) in both {split_file} and {other}: '
+                f'{", ".join(names[:10])}{" ..." if len(names) > 10 else ""}; expected '
+                'splits by scan (every slice of a scan in one split)', 'scan in two splits')
+
+
 def convert_cncb(img_dir: str, mask_dir: str, split_file: Optional[str] = None,
                  min_area: int = 100, classes: str = 'merged', keep_empty: bool = False,
-                 skip_bad: bool = False) -> Tuple[dict, dict]:
+                 skip_bad: bool = False, other_splits: Sequence[str] = ()
+                 ) -> Tuple[dict, dict]:
     """Build the COCO instance dict of a CNCB-nCoV lesion set.
 
     Args:
@@ -222,6 +258,8 @@ def convert_cncb(img_dir: str, mask_dir: str, split_file: Optional[str] = None,
         keep_empty: keep slices without instances as images without annotations.
         skip_bad: skip (and count) slices with a missing, unreadable or inconsistent
             file instead of stopping.
+        other_splits: the other split files of the data set; a scan of this split
+            that is also in one of them stops the conversion.
 
     Returns:
         The COCO dict (``file_name`` relative to ``img_dir``) and the summary counts.
@@ -229,9 +267,14 @@ def convert_cncb(img_dir: str, mask_dir: str, split_file: Optional[str] = None,
     if classes not in CLASS_MAPPINGS:
         raise ValueError(f'--classes {classes!r}: expected one of {sorted(CLASS_MAPPINGS)}')
     mapping = CLASS_MAPPINGS[classes]
-    slices = list_slices(img_dir, mask_dir)
+    all_slices = slices = list_slices(img_dir, mask_dir)
     if split_file:
         slices = select_split(slices, split_file)
+    if other_splits:
+        if not split_file:
+            raise ValueError('other_splits needs split_file: without one every scan is '
+                             'converted')
+        check_no_shared_scans(slices, split_file, other_splits, all_slices)
     if not slices:
         raise CNCBFormatError(f'no slices found in {img_dir} and {mask_dir}'
                               + (f' for split {split_file}' if split_file else '')
@@ -319,6 +362,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--mask-dir', required=True, help='<scan>/<frame>.png value masks')
     parser.add_argument('--out', required=True, help='COCO json to write')
     parser.add_argument('--split-file', help='scans or <scan>/<frame> slices, one per line')
+    parser.add_argument('--other-splits', nargs='+', default=[], metavar='TXT',
+                        help='the other split files: stop if one of them shares a scan '
+                             'with --split-file')
     parser.add_argument('--min-area', type=int, default=100,
                         help='components of <= this many pixels are not instances')
     parser.add_argument('--classes', choices=sorted(CLASS_MAPPINGS), default='merged',
@@ -336,12 +382,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     try:
         coco, summary = convert_cncb(args.img_dir, args.mask_dir, args.split_file,
                                      args.min_area, args.classes, args.keep_empty,
-                                     args.skip_bad)
+                                     args.skip_bad, args.other_splits)
     except CNCBFormatError as exc:
         sys.exit(f'error: {exc}')
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump(coco, f)
+    atomic_write_json(coco, args.out)
     print(format_summary(summary, args.min_area, args.out))
     return summary
 

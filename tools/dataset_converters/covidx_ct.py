@@ -17,10 +17,14 @@ per class); ``--crop-body`` adds ``crop_bbox`` so that the ``BodyCrop`` transfor
 to the body box; ``--other-splits`` reports patients (parsed from the file name, see
 ``--patient-regex``) that also appear in other split files.
 
-Every line and every selected image is checked: a wrong column count, a class outside
-0-2, a box outside the image, a missing, unreadable or truncated image, an empty split
-stop with an error naming the file and line. ``--skip-bad`` skips (and counts) slices
-whose image is missing, unreadable or whose box does not fit it.
+Every line and every selected image is checked. A file that is not UTF-8 (or starts with
+a byte-order mark), a wrong column count, a file name with spaces, a non-integer value, a
+class outside 0-2, an empty or inverted box, a slice listed twice, or listed with two
+labels, a box outside the image, a missing, unreadable or truncated image, an empty
+split: each stops with an error naming the file and line. ``--skip-bad`` skips (and
+counts, by reason) every bad line and slice instead; the encoding of the file and an
+empty split still stop it. The annotation file is written through a temporary file, so
+a failed run leaves an older one intact.
 
 Example::
 
@@ -30,7 +34,6 @@ Example::
         --other-splits data/covidx/val_COVIDx_CT-2A.txt data/covidx/test_COVIDx_CT-2A.txt
 """
 import argparse
-import json
 import os
 import os.path as osp
 import re
@@ -42,7 +45,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
+from mmdet_covid.engine.fileio import atomic_write_json
+from mmdet_covid.utils.text_files import TextFileError, read_text_lines
+
 CLASSES = ('Normal', 'CP', 'COVID-19')
+IMAGE_EXTS = ('.png', '.jpg', '.jpeg')
 # CNCB names: {NCP|CP|Normal}_{patient}_{scan}_{slice}.png; other COVIDx-CT sources
 # (e.g. radiopaedia_{case}_..., coronacases_{case}_...) also start with source_patient.
 DEFAULT_PATIENT_REGEX = r'^([^_]+_[^_]+)_'
@@ -70,38 +77,93 @@ class LabelLine:
     box: Tuple[int, int, int, int]  # xmin, ymin, xmax, ymax (max exclusive)
 
 
-def parse_label_file(path: str) -> List[LabelLine]:
+def _parse_line(path: str, lineno: int, cols: List[str]) -> LabelLine:
+    """Check the 6 columns of one line; raises COVIDxFormatError with a reason."""
+    where = f'{path}:{lineno}'
+    # `my slice.png 2 ...`: the first column is not a whole image name
+    if (len(cols) > 6 and not cols[0].lower().endswith(IMAGE_EXTS)
+            and all(re.fullmatch(r'-?\d+', v) for v in cols[-5:])):
+        name = ' '.join(cols[:-5])
+        raise COVIDxFormatError(f'{where}: file name with spaces {name!r}; expected a name '
+                                'without spaces (the columns are separated by spaces)',
+                                'file name with spaces')
+    if len(cols) != 6:
+        raise COVIDxFormatError(f'{where}: {len(cols)} columns; expected 6: filename '
+                                'class xmin ymin xmax ymax', 'wrong column count')
+    try:
+        label, *box = (int(v) for v in cols[1:])
+    except ValueError:
+        raise COVIDxFormatError(f'{where}: {" ".join(cols[1:])!r}; expected integers '
+                                'for class xmin ymin xmax ymax', 'not an integer') from None
+    if not 0 <= label < len(CLASSES):
+        raise COVIDxFormatError(f'{where}: class {label}; expected 0 (Normal), 1 (CP) '
+                                'or 2 (COVID-19)', 'class outside 0-2')
+    x1, y1, x2, y2 = box
+    if not (0 <= x1 < x2 and 0 <= y1 < y2):
+        raise COVIDxFormatError(f'{where}: box {box}; expected 0 <= xmin < xmax and '
+                                '0 <= ymin < ymax', 'empty or inverted box')
+    return LabelLine(lineno, cols[0], label, (x1, y1, x2, y2))
+
+
+def parse_label_file(path: str, skipped: Optional[Counter] = None) -> List[LabelLine]:
     """Parse and check every line of a COVIDx-CT split file (blank lines are ignored).
 
+    Args:
+        path: the split file (UTF-8 text).
+        skipped: ``--skip-bad``: count bad lines here by reason (and print them)
+            instead of stopping. A slice listed twice keeps its first line; a slice
+            listed with two different labels or boxes is dropped altogether (which
+            line is right cannot be told).
+
     Raises:
-        COVIDxFormatError: on a missing or empty file, a wrong column count, a
-            non-integer value, a class outside 0-2 or an empty / inverted box.
+        COVIDxFormatError: on a missing, empty or non-UTF-8 file, and (without
+            ``skipped``) on a wrong column count, a file name with spaces, a
+            non-integer value, a class outside 0-2, an empty / inverted box, a
+            repeated line or a slice listed with two labels.
     """
     if not osp.isfile(path):
         raise COVIDxFormatError(f'{path}: label file not found')
-    lines = []
-    with open(path) as f:
-        for lineno, text in enumerate(f, 1):
-            cols = text.split()
-            if not cols:
-                continue
-            where = f'{path}:{lineno}'
-            if len(cols) != 6:
-                raise COVIDxFormatError(f'{where}: {len(cols)} columns; expected 6: filename '
-                                        'class xmin ymin xmax ymax')
-            try:
-                label, *box = (int(v) for v in cols[1:])
-            except ValueError:
-                raise COVIDxFormatError(f'{where}: {" ".join(cols[1:])!r}; expected integers '
-                                        'for class xmin ymin xmax ymax') from None
-            if not 0 <= label < len(CLASSES):
-                raise COVIDxFormatError(f'{where}: class {label}; expected 0 (Normal), 1 (CP) '
-                                        'or 2 (COVID-19)')
-            x1, y1, x2, y2 = box
-            if not (0 <= x1 < x2 and 0 <= y1 < y2):
-                raise COVIDxFormatError(f'{where}: box {box}; expected 0 <= xmin < xmax and '
-                                        '0 <= ymin < ymax')
-            lines.append(LabelLine(lineno, cols[0], label, (x1, y1, x2, y2)))
+    try:
+        numbered = read_text_lines(path)
+    except TextFileError as exc:
+        raise COVIDxFormatError(str(exc), 'not UTF-8 text') from None
+
+    def bad(exc: COVIDxFormatError, n: int = 1) -> None:
+        if skipped is None:
+            raise exc
+        skipped[exc.reason] += n
+        print(f'skipped: {exc}', file=sys.stderr)
+
+    first: Dict[str, LabelLine] = {}
+    conflicts: Dict[str, List[int]] = {}
+    for lineno, text in numbered:
+        cols = text.split()
+        if not cols:
+            continue
+        try:
+            line = _parse_line(path, lineno, cols)
+        except COVIDxFormatError as exc:
+            bad(exc)
+            continue
+        seen = first.get(line.filename)
+        if seen is None:
+            first[line.filename] = line
+        elif (seen.label, seen.box) == (line.label, line.box):
+            bad(COVIDxFormatError(f'{path}:{lineno}: {line.filename} repeats line '
+                                  f'{seen.lineno}; expected each slice once', 'repeated line'))
+        else:
+            conflicts.setdefault(line.filename, [seen.lineno]).append(lineno)
+            if skipped is None:
+                raise COVIDxFormatError(
+                    f'{path}:{lineno}: {line.filename} has class {line.label} box '
+                    f'{list(line.box)} but line {seen.lineno} gave it class {seen.label} box '
+                    f'{list(seen.box)}; expected one label per slice', 'conflicting labels')
+    for name, linenos in conflicts.items():
+        bad(COVIDxFormatError(f'{path}: {name} is listed with different labels or boxes on '
+                              f'lines {", ".join(map(str, linenos))}; dropped',
+                              'conflicting labels'), len(linenos))
+        del first[name]
+    lines = sorted(first.values(), key=lambda line: line.lineno)
     if not lines:
         raise COVIDxFormatError(f'{path}: empty split; expected lines `filename class xmin '
                                 'ymin xmax ymax`')
@@ -114,9 +176,10 @@ def patient_id(filename: str, pattern: str = DEFAULT_PATIENT_REGEX) -> Optional[
     return m.group(1) if m else None
 
 
-def find_shared_patients(label_files: Sequence[str], pattern: str = DEFAULT_PATIENT_REGEX
-                         ) -> Tuple[Dict[str, List[str]], int]:
-    """Patients whose slices appear in more than one split file.
+def find_shared_patients(label_files: Sequence[str], pattern: str = DEFAULT_PATIENT_REGEX,
+                         skip_bad: bool = False) -> Tuple[Dict[str, List[str]], int]:
+    """Patients whose slices appear in more than one split file (``skip_bad``: bad
+    lines of the files are left out, see :func:`parse_label_file`).
 
     Returns:
         {patient: [split files it appears in]} for the shared ones, and the number of
@@ -125,7 +188,7 @@ def find_shared_patients(label_files: Sequence[str], pattern: str = DEFAULT_PATI
     seen: Dict[str, List[str]] = {}
     unparsed = 0
     for path in label_files:
-        for line in parse_label_file(path):
+        for line in parse_label_file(path, Counter() if skip_bad else None):
             pid = patient_id(line.filename, pattern)
             if pid is None:
                 unparsed += 1
@@ -177,20 +240,21 @@ def convert_covidx(label_file: str, img_dir: str, relative_to: Optional[str] = N
         per_class: draw this many slices per class (balanced subsample).
         seed: seed of the subsample.
         crop_body: add ``crop_bbox`` (the body box) to every sample.
-        skip_bad: skip and count slices whose image is missing or unreadable or whose
-            box does not fit the image, instead of stopping.
+        skip_bad: skip and count bad lines of the split file (see
+            :func:`parse_label_file`) and slices whose image is missing or unreadable
+            or whose box does not fit the image, instead of stopping.
         patient_regex: group 1 is the patient id of a file name.
 
     Returns:
         The annotation dict and the summary counts.
     """
-    lines = parse_label_file(label_file)
-    n_lines = len(lines)
+    skipped: Counter = Counter()
+    lines = parse_label_file(label_file, skipped if skip_bad else None)
+    n_lines = len(lines) + sum(skipped.values())
     if per_class is not None:
         lines = balanced_subsample(lines, per_class, seed, label_file)
     root = relative_to if relative_to is not None else img_dir
     data_list = []
-    skipped: Counter = Counter()
     for line in lines:
         path = osp.join(img_dir, line.filename)
         try:
@@ -264,8 +328,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--crop-body', action='store_true',
                         help='store the body box as crop_bbox (cropped by BodyCrop)')
     parser.add_argument('--skip-bad', action='store_true',
-                        help='skip and count slices with a missing or unreadable image or a '
-                             'box outside it, instead of stopping')
+                        help='skip and count bad lines (column count, class, box, repeated '
+                             'or conflicting lines) and slices with a missing or unreadable '
+                             'image or a box outside it, instead of stopping')
     parser.add_argument('--other-splits', nargs='+', default=[], metavar='TXT',
                         help='report patients that also appear in these split files')
     parser.add_argument('--fail-on-shared-patients', action='store_true',
@@ -282,7 +347,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     try:
         if args.other_splits:
             files = [args.label_file] + args.other_splits
-            shared, unparsed = find_shared_patients(files, args.patient_regex)
+            shared, unparsed = find_shared_patients(files, args.patient_regex, args.skip_bad)
             print(format_leakage(files, shared, unparsed))
             if shared and args.fail_on_shared_patients:
                 sys.exit(f'error: {len(shared)} patients appear in more than one split; '
@@ -292,9 +357,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                                              args.skip_bad, args.patient_regex)
     except COVIDxFormatError as exc:
         sys.exit(f'error: {exc}')
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump(annotation, f, indent=1)
+    atomic_write_json(annotation, args.out, indent=1)
     print(format_summary(summary, args.out))
     return summary
 

@@ -36,19 +36,24 @@ class LoadCTSlice(BaseTransform):
         window_level: window centre in HU, for HU sources. Defaults to -600.
         window_width: window width in HU, for HU sources. Defaults to 1500.
         hu_offset_16bit: value stored for 0 HU in 16-bit PNGs. Defaults to 32768
-            (DeepLesion); use 1024 for exports that store HU + 1024.
+            (DeepLesion); use 1024 for exports that store HU + 1024. A slice whose
+            values do not look like HU with this offset is read with a warning.
+        allow_non_ct: read a DICOM whose Modality is not CT (with a warning) instead
+            of refusing it. Defaults to False.
         backend_args: mmengine file-backend arguments. Defaults to None (local disk).
     """
 
     def __init__(self, window_level: float = LUNG_WINDOW_LEVEL,
                  window_width: float = LUNG_WINDOW_WIDTH,
                  hu_offset_16bit: float = DEEPLESION_HU_OFFSET,
+                 allow_non_ct: bool = False,
                  backend_args: Optional[dict] = None) -> None:
         if window_width <= 0:
             raise ValueError(f'window_width={window_width}: expected a positive width in HU')
         self.window_level = window_level
         self.window_width = window_width
         self.hu_offset_16bit = hu_offset_16bit
+        self.allow_non_ct = allow_non_ct
         self.backend_args = backend_args
         # Inference walks a volume slice by slice: keep the last volume read.
         self._volume_path: Optional[str] = None
@@ -88,7 +93,7 @@ class LoadCTSlice(BaseTransform):
             except FileNotFoundError:
                 raise FileNotFoundError(f'{path}: CT slice not found') from None
             img = decode_ct_image(content, path, self.window_level, self.window_width,
-                                  self.hu_offset_16bit)
+                                  self.hu_offset_16bit, self.allow_non_ct)
         results['img'] = img
         results['img_shape'] = img.shape[:2]
         results['ori_shape'] = img.shape[:2]
@@ -97,7 +102,8 @@ class LoadCTSlice(BaseTransform):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(window_level={self.window_level}, '
                 f'window_width={self.window_width}, '
-                f'hu_offset_16bit={self.hu_offset_16bit}, backend_args={self.backend_args})')
+                f'hu_offset_16bit={self.hu_offset_16bit}, '
+                f'allow_non_ct={self.allow_non_ct}, backend_args={self.backend_args})')
 
 
 __all__ = ['LoadCTSlice']

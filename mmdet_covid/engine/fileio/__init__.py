@@ -1,3 +1,3 @@
-from .atomic_local_backend import AtomicLocalBackend
+from .atomic_local_backend import AtomicLocalBackend, atomic_write_json
 
-__all__ = ['AtomicLocalBackend']
+__all__ = ['AtomicLocalBackend', 'atomic_write_json']

@@ -1,9 +1,11 @@
-"""A local file backend whose writes are atomic (for checkpoints)."""
+"""Atomic writes: a local file backend (for checkpoints) and a JSON writer (for the
+files the data tools and reports write)."""
+import json
 import os
 import os.path as osp
 import tempfile
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 from mmengine.fileio import LocalBackend, register_backend
 
@@ -32,3 +34,19 @@ class AtomicLocalBackend(LocalBackend):
             if osp.exists(tmp):
                 os.remove(tmp)
             raise
+
+
+def atomic_write_json(obj: Any, filepath: Union[str, Path], **dump_kwargs) -> None:
+    """Write ``obj`` as strict JSON to ``filepath`` through a temporary file.
+
+    A failed write (an object that cannot be serialised, a full disk, a kill) leaves
+    the previous file as it was. ``NaN`` and infinities are refused (``allow_nan=False``):
+    write ``None`` (JSON ``null``) for an undefined value.
+
+    Args:
+        obj: what to write.
+        filepath: the file, its folder created if needed.
+        dump_kwargs: passed to :func:`json.dumps` (for example ``indent=1``).
+    """
+    text = json.dumps(obj, allow_nan=False, **dump_kwargs)  # fails before touching the file
+    AtomicLocalBackend().put(text.encode('utf-8'), filepath)

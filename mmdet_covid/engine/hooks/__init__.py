@@ -1,5 +1,7 @@
 from .image_branch_sync_hook import ImageBranchSyncHook
 from .progress_bar_hook import ProgressBarHook
 from .ssm_visualization_hook import SSMVisualizationHook
+from .strict_json_logger_hook import StrictJsonLoggerHook
 
-__all__ = ['ImageBranchSyncHook', 'ProgressBarHook', 'SSMVisualizationHook']
+__all__ = ['ImageBranchSyncHook', 'ProgressBarHook', 'SSMVisualizationHook',
+           'StrictJsonLoggerHook']

@@ -1,5 +1,5 @@
 """ClsSensitivityF1: the slice-classification metrics of the paper (Table IV)."""
-import json
+import logging
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -10,6 +10,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmengine.utils import mkdir_or_exist
 
+from ...engine.fileio import atomic_write_json
 from ...models.cls_heads.image_classifier_s import COVIDX_CLASSES
 
 ArrayLike = Union[np.ndarray, torch.Tensor, Sequence]
@@ -85,11 +86,15 @@ class ClsSensitivityF1(BaseMetric):
       in the paper's tables.
 
     Edge cases (the conventions of sklearn with ``labels=range(C)`` and
-    ``zero_division=0``):
+    ``zero_division=0``, except the first):
 
-    - a class with no ground-truth samples has sensitivity 0.0; a class
-      never predicted has precision 0.0; F1 = 2 TP / (2 TP + FP + FN) is
-      0.0 when that denominator is 0;
+    - a class with no ground-truth samples has sensitivity nan (undefined:
+      0.0 would read as "every case missed"), and ``compute_metrics`` logs
+      a warning naming it; the run's JSON files hold ``null`` for it
+      (:class:`~mmdet_covid.engine.hooks.StrictJsonLoggerHook`,
+      :class:`~mmdet_covid.visualization.SSMVisualizer`);
+    - a class never predicted has precision 0.0; F1 = 2 TP / (2 TP + FP +
+      FN) is 0.0 when that denominator is 0;
     - ``f1_macro`` is the plain mean over all C classes, those with zero
       support included (they count 0.0); ``f1_weighted`` gives them no
       weight;
@@ -180,6 +185,12 @@ class ClsSensitivityF1(BaseMetric):
         pred_scores = np.stack([r['pred_score'] for r in results])
         gt_labels = np.array([r['gt_label'] for r in results])
         stats = self.calculate(pred_scores, gt_labels, len(classes))
+        absent = [name for name, n in zip(classes, stats['support']) if n == 0]
+        if absent:
+            print_log(f'{type(self).__name__}: no sample of class(es) {", ".join(absent)} in '
+                      f'the {len(results)} evaluated; their sensitivity is undefined (nan, '
+                      'null in JSON) and so is their AUC', logger='current',
+                      level=logging.WARNING)
 
         metrics = dict(accuracy=stats['accuracy'] * 100,
                        f1_weighted=stats['f1_weighted'],
@@ -212,7 +223,8 @@ class ClsSensitivityF1(BaseMetric):
 
             - ``confusion_matrix``: ``(C, C)`` int64, ``[gt, pred]`` counts;
             - ``support``: ``(C, )`` int64, samples per ground-truth class;
-            - ``sensitivity``, ``precision``, ``f1``, ``auc``: ``(C, )``;
+            - ``sensitivity``, ``precision``, ``f1``, ``auc``: ``(C, )``
+              (sensitivity and AUC nan for a class without samples);
             - ``accuracy``, ``f1_weighted``, ``f1_macro``, ``auc_macro``:
               floats.
         """
@@ -241,7 +253,7 @@ class ClsSensitivityF1(BaseMetric):
         return dict(
             confusion_matrix=cm,
             support=support,
-            sensitivity=_safe_div(tp, support),
+            sensitivity=np.where(support > 0, _safe_div(tp, support), np.nan),
             precision=_safe_div(tp, predicted),
             f1=f1,
             auc=auc,
@@ -271,10 +283,10 @@ class ClsSensitivityF1(BaseMetric):
         mkdir_or_exist(out_dir)
         support = cm.sum(axis=1)
         json_path, png_path = osp.join(out_dir, CM_JSON), osp.join(out_dir, CM_PNG)
-        with open(json_path, 'w') as f:
-            json.dump(dict(classes=list(classes), confusion_matrix=cm.tolist(),
-                           support=support.tolist(),
-                           layout='rows: ground truth, columns: prediction'), f, indent=2)
+        atomic_write_json(dict(classes=list(classes), confusion_matrix=cm.tolist(),
+                               support=support.tolist(),
+                               layout='rows: ground truth, columns: prediction'),
+                          json_path, indent=2)
 
         rates = cm / np.maximum(support, 1)[:, None]
         n = len(classes)

@@ -101,7 +101,7 @@ def test_class_without_support_and_undefined_auc():
     scores = [[0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.1, 0.3, 0.6], [0.3, 0.6, 0.1]]
     out = ClsSensitivityF1.calculate(np.array(scores), np.array([0, 1, 1, 0]), 3)
     np.testing.assert_array_equal(out['confusion_matrix'], [[0, 2, 0], [0, 1, 1], [0, 0, 0]])
-    np.testing.assert_allclose(out['sensitivity'], [0.0, 0.5, 0.0])
+    np.testing.assert_allclose(out['sensitivity'], [0.0, 0.5, np.nan])  # no COVID-19 case
     np.testing.assert_allclose(out['precision'], [0.0, 1 / 3, 0.0])
     np.testing.assert_allclose(out['f1'], [0.0, 2 / 5, 0.0])
     assert out['f1_weighted'] == pytest.approx(2 * 0.4 / 4)  # zero-support class: no weight
@@ -112,6 +112,40 @@ def test_class_without_support_and_undefined_auc():
     assert out['auc'][1] == pytest.approx(0.5)
     assert np.isnan(out['auc'][2])
     assert out['auc_macro'] == pytest.approx(0.75)
+
+
+def test_absent_class_is_nan_with_a_warning_and_null_in_the_run_files(tmp_path, capsys):
+    from mmengine.logging import MMLogger
+    from mmengine.visualization import LocalVisBackend
+
+    from mmdet_covid.engine.hooks import StrictJsonLoggerHook
+    from mmdet_covid.visualization import SSMVisualizer
+
+    MMLogger.get_instance('test_absent_class')
+    without_cp = [i for i, label in enumerate(LABELS) if label != 1]
+    metrics = _evaluate(dict(type='ClsSensitivityF1'),
+                        _samples([SCORES[i] for i in without_cp],
+                                 [LABELS[i] for i in without_cp]))
+    assert np.isnan(metrics['cls/sensitivity_CP']) and np.isnan(metrics['cls/auc_CP'])
+    assert metrics['cls/sensitivity_Normal'] == pytest.approx(75.0)
+    assert 'WARNING - ClsSensitivityF1: no sample of class(es) CP in the 7 evaluated' in (
+        capsys.readouterr().out)
+
+    def strict_load(text):  # what a reader other than Python's json accepts
+        return json.loads(text, parse_constant=lambda c: pytest.fail(f'bare {c} in JSON'))
+
+    # the test-metrics file of LoggerHook...
+    tags = StrictJsonLoggerHook._process_tags(dict(metrics, step=np.int64(3)))
+    assert strict_load(json.dumps(tags))['cls/sensitivity_CP'] is None
+    # ...and the validation scalars written through the visualiser
+    visualizer = SSMVisualizer(name='strict_json', save_dir=str(tmp_path),
+                               vis_backends=[dict(type=LocalVisBackend)])
+    visualizer.add_scalars(metrics, step=1, file_path='val.json')
+    for name in ('scalars.json', 'val.json'):
+        path = tmp_path / 'vis_data' / name
+        row = strict_load(path.read_text().strip())
+        assert row['cls/sensitivity_CP'] is None and row['step'] == 1
+        assert row['cls/accuracy'] == pytest.approx(metrics['cls/accuracy'])
 
 
 def test_auc_matches_pairwise_definition_with_many_ties():
