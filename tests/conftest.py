@@ -17,6 +17,7 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 import mmdet_covid  # noqa: F401  (registers the plugin)
+from mmdet_covid.engine.runner import apply_dataset_settings
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs')
@@ -44,20 +45,9 @@ def tiny_ssm_cfg(data_root: str, work_dir: str, size: int = 128,
                  config: str = 'ssm/ssm_r18-b3-aug_50e_cncb-covidx.py') -> Config:
     """A plugin config re-pointed at a small phantom, images resized to ``size``."""
     cfg = Config.fromfile(osp.join(CONFIG_DIR, config))
-
-    def repoint(node):
-        if isinstance(node, dict):
-            if node.get('type') == 'Resize':
-                node['scale'] = (size, size)
-            for key, value in node.items():
-                node[key] = repoint(value)
-        elif isinstance(node, list):
-            return [repoint(v) for v in node]
-        elif isinstance(node, str) and node.startswith('data/phantom/'):
-            return data_root + node[len('data/phantom/'):]
-        return node
-
-    repoint(cfg._cfg_dict)
+    cfg.seg_data_root = cfg.cls_data_root = data_root
+    cfg.seg_img_scale = cfg.cls_img_scale = (size, size)
+    apply_dataset_settings(cfg)  # also for a plain Runner.from_cfg
     cfg.work_dir = work_dir
     cfg.experiment_name = f'test_{uuid.uuid4().hex[:8]}'
     cfg.randomness = dict(seed=0)

@@ -58,11 +58,11 @@ def prepare_data(data_root: str, seg: int, cls: int, seed: int) -> None:
 def build_runner(cfg):
     """A Runner whose INFO log goes to its log file only: the console keeps
     the progress bars, warnings and the final table."""
-    from mmengine.runner import Runner
+    from mmengine.registry import RUNNERS
 
     console = sys.stdout
     with open(os.devnull, 'w') as devnull, contextlib.redirect_stdout(devnull):
-        runner = Runner.from_cfg(cfg)  # logs the environment and hooks at start
+        runner = RUNNERS.build(cfg)  # the config's SSMRunner; logs the environment and hooks at start
         for handler in runner.logger.handlers:  # created on devnull: back to the console
             if type(handler) is logging.StreamHandler:
                 handler.setStream(console)
@@ -88,17 +88,8 @@ def demo_cfg(config: str, work_dir: str, data_root: str, train_seed: int = None,
         cfg.randomness.seed = train_seed
     cfg.custom_hooks.append(dict(type='ProgressBarHook', keys=progress_keys))
 
-    def repoint(node):  # the configs read data/phantom/; --data-root moves it
-        if isinstance(node, dict):
-            for key, value in node.items():
-                node[key] = repoint(value)
-        elif isinstance(node, list):
-            return [repoint(v) for v in node]
-        elif isinstance(node, str) and node.startswith('data/phantom/'):
-            return osp.join(data_root, node[len('data/phantom/'):])
-        return node
-
-    repoint(cfg._cfg_dict)
+    # --data-root: the configs' data-root keys (SSMRunner applies them)
+    cfg.seg_data_root = cfg.cls_data_root = data_root.rstrip('/') + '/'
     return cfg
 
 

@@ -1,5 +1,10 @@
 _base_ = 'mmdet::_base_/default_runtime.py'
 
+# Applies seg_data_root / cls_data_root / seg_img_scale / cls_img_scale (dataset
+# base configs) to every dataset when the run starts, so that --cfg-options and
+# inheriting configs can change them.
+runner_type = 'mmdet.SSMRunner'
+
 default_hooks = dict(
     # LoggerHook; an undefined metric (NaN) is null in the test-metrics JSON
     logger=dict(type='StrictJsonLoggerHook', interval=50),

@@ -6,6 +6,7 @@ _base_ = [
     '../_base_/datasets/cncb_lesion.py',
 ]
 custom_imports = dict(imports=['mmdet_covid'], allow_failed_imports=False)
+runner_type = 'mmdet.SSMRunner'  # applies seg_data_root / seg_img_scale (see the SSM configs)
 
 model = dict(
     backbone=dict(init_cfg=None, frozen_stages=-1, norm_eval=False),

@@ -6,6 +6,7 @@ _base_ = [
     '../_base_/schedules/ssm_adam_50e.py',
     'mmdet::_base_/default_runtime.py',
 ]
+runner_type = 'mmdet.SSMRunner'  # applies cls_data_root / cls_img_scale (see the SSM configs)
 train_dataloader = {{_base_.cls_train_dataloader}}
 val_dataloader = {{_base_.cls_val_dataloader}}
 test_dataloader = {{_base_.cls_test_dataloader}}

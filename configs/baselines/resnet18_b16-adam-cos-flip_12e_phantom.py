@@ -8,19 +8,19 @@
 # python tools/test.py <this config> work_dirs/<this config>/best_*.pth.
 _base_ = './resnet18_50e_covidx.py'
 
-scale = (256, 256)
+cls_img_scale = (256, 256)
 meta_keys = ('img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip', 'flip_direction')
 train_pipeline = [
     dict(type='LoadCTSlice'),
     dict(type='BodyCrop'),
-    dict(type='Resize', scale=scale, keep_ratio=False),
+    dict(type='Resize', scale=cls_img_scale, keep_ratio=False),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackSSMInputs', meta_keys=meta_keys),
 ]
 test_pipeline = [
     dict(type='LoadCTSlice'),
     dict(type='BodyCrop'),
-    dict(type='Resize', scale=scale, keep_ratio=False),
+    dict(type='Resize', scale=cls_img_scale, keep_ratio=False),
     dict(type='PackSSMInputs', meta_keys=meta_keys[:4]),
 ]
 train_dataloader = dict(batch_size=16, dataset=dict(pipeline=train_pipeline))

@@ -8,21 +8,9 @@ import sys
 import pytest
 from mmengine.runner import Runner
 
-from tests.conftest import REPO_ROOT, short_run_cfg
+from tests.conftest import REPO_ROOT
 
 MIM = osp.join(osp.dirname(sys.executable), 'mim')
-
-
-@pytest.fixture(scope='module')
-def trained(prepared_phantom, tmp_path_factory):
-    """(config file, checkpoint) of a 2-iteration run on the tiny phantom."""
-    work_dir = str(tmp_path_factory.mktemp('trained'))
-    cfg = short_run_cfg(prepared_phantom, work_dir, num_cls=2)
-    Runner.from_cfg(cfg).train()
-    cfg.load_from = None
-    config = osp.join(work_dir, 'tiny_ssm.py')
-    cfg.dump(config)
-    return config, osp.join(work_dir, 'epoch_1.pth')
 
 
 def test_test_run_reports_both_tasks(trained, tmp_path):
@@ -89,8 +77,8 @@ def test_mim_test_show_dir_draws_every_slice_once(trained, tmp_path):
                                                             recursive=True))
     from mmengine.config import Config
     cfg = Config.fromfile(config)
-    with open(cfg.test_evaluator.ann_file if 'ann_file' in cfg.test_evaluator else
-              cfg.test_cfg.seg_evaluator.ann_file) as f:
+    evaluator = cfg.test_cfg.seg_evaluator
+    with open(osp.join(evaluator.data_root, evaluator.ann_file)) as f:
         lesion_images = [img['file_name'] for img in json.load(f)['images']]
     lesion_drawn = [p for p in drawn if p.startswith('lesion' + osp.sep)]
     assert sorted(lesion_drawn) == sorted(osp.join('lesion', n) for n in lesion_images)

@@ -33,6 +33,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 import torch
+from mmengine.config import DictAction
 
 
 # The 4 values of a row (RoIBatchSelection.row_content); each is recorded
@@ -187,13 +188,19 @@ def main() -> None:
     parser.add_argument('--seeds', type=int, default=2, help='seeds of offline S')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--out', help='write the results as JSON')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override config keys, e.g. cls_data_root=/data/covidx/')
     args = parser.parse_args()
 
     from mmdet.apis import init_detector
     from mmdet.registry import DATASETS
     from mmengine.config import Config
 
+    from mmdet_covid.engine.runner import apply_dataset_settings
+
     cfg = Config.fromfile(args.config)
+    cfg.merge_from_dict(args.cfg_options)
+    apply_dataset_settings(cfg)
     model = init_detector(cfg, args.checkpoint, device=args.device)
     if args.copy_seg_branch:
         model.roi_head.copy_seg_weights()

@@ -2,20 +2,27 @@
 # tools/dataset_converters/cncb_to_coco.py. Default: the phantom of
 # `bash tools/prepare_phantom.sh data/phantom`. Names are prefixed with seg_ so that a
 # config can inherit this file and covidx_ct.py together.
+#
+# Point a config at your data with the top-level keys, from the command line
+# (`--cfg-options seg_data_root=/data/cncb/`) or in an inheriting config
+# (`seg_data_root = '/data/cncb/'`); the same for the image size (seg_img_scale).
+# SSMRunner applies them to every lesion-set dataset and metric when the run
+# starts (MMEngine has resolved the values below by then).
 seg_dataset_type = 'LesionSegDataset'
 seg_data_root = 'data/phantom/'
+seg_img_scale = (512, 512)  # (width, height) every lesion slice is resized to
 seg_backend_args = None
 
 seg_train_pipeline = [
     dict(type='LoadCTSlice', backend_args=seg_backend_args),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     # CNCB slices are 512x512 already; the resize keeps other sizes consistent.
-    dict(type='Resize', scale=(512, 512), keep_ratio=False),
+    dict(type='Resize', scale=seg_img_scale, keep_ratio=False),
     dict(type='PackSSMInputs'),
 ]
 seg_test_pipeline = [
     dict(type='LoadCTSlice', backend_args=seg_backend_args),
-    dict(type='Resize', scale=(512, 512), keep_ratio=False),
+    dict(type='Resize', scale=seg_img_scale, keep_ratio=False),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(
         type='PackSSMInputs',
@@ -54,7 +61,8 @@ seg_test_dataloader = dict(
 seg_test_evaluator = dict(
     type='LesionCocoMetric',
     prefix='seg',  # seg/bbox_mAP_50, seg/segm_mAP, ...
-    ann_file=seg_data_root + 'annotations/lesion_test.json',
+    data_root=seg_data_root,
+    ann_file='annotations/lesion_test.json',
     metric=['bbox', 'segm'],
     format_only=False,
     backend_args=seg_backend_args)

@@ -2,8 +2,13 @@
 # tools/dataset_converters/covidx_ct.py with img_path relative to <data_root>/cls/.
 # Default: the phantom of `bash tools/prepare_phantom.sh data/phantom`. Names are
 # prefixed with cls_ so that a config can inherit this file and cncb_lesion.py together.
+#
+# Point a config at your data with `--cfg-options cls_data_root=/data/covidx/` or
+# `cls_data_root = '/data/covidx/'` in an inheriting config (cls_img_scale for the
+# image size): SSMRunner applies them to every classification dataset.
 cls_dataset_type = 'CTSliceClsDataset'
 cls_data_root = 'data/phantom/'
+cls_img_scale = (512, 512)  # (width, height) every slice is resized to
 cls_backend_args = None
 
 # The paper reads the slice as RGB, resizes it to 512x512 and normalises it with the
@@ -12,7 +17,7 @@ cls_backend_args = None
 cls_pipeline = [
     dict(type='LoadCTSlice', backend_args=cls_backend_args),
     dict(type='BodyCrop'),
-    dict(type='Resize', scale=(512, 512), keep_ratio=False),
+    dict(type='Resize', scale=cls_img_scale, keep_ratio=False),
     dict(
         type='PackSSMInputs',
         meta_keys=('img_path', 'ori_shape', 'img_shape', 'scale_factor')),

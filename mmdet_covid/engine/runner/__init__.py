@@ -1,4 +1,6 @@
 from .dual_task_loops import DualTaskTestLoop, DualTaskValLoop
 from .interleaved_loop import InterleavedTrainLoop
+from .ssm_runner import DataRootError, SSMRunner, apply_dataset_settings
 
-__all__ = ['DualTaskTestLoop', 'DualTaskValLoop', 'InterleavedTrainLoop']
+__all__ = ['DataRootError', 'DualTaskTestLoop', 'DualTaskValLoop', 'InterleavedTrainLoop',
+           'SSMRunner', 'apply_dataset_settings']

@@ -1,5 +1,6 @@
 """COCO AP for the lesion set that stays defined when nothing is detected."""
-from typing import Dict
+import os.path as osp
+from typing import Dict, Optional
 
 from mmdet.evaluation import CocoMetric
 from mmdet.registry import METRICS
@@ -24,10 +25,18 @@ class LesionCocoMetric(CocoMetric):
         score_thr (float): Only detections scoring at least this count, e.g.
             0.75, the paper's inference threshold, in a second metric beside
             one over every detection the model returns. Defaults to 0 (all).
+        data_root (str, optional): Folder a relative ``ann_file`` is read
+            from, as for the datasets (``SSMRunner`` sets it from
+            ``seg_data_root``). Defaults to None (``ann_file`` as given).
         **kwargs: :class:`CocoMetric` arguments.
     """
 
-    def __init__(self, score_thr: float = 0.0, **kwargs) -> None:
+    def __init__(self, score_thr: float = 0.0, data_root: Optional[str] = None,
+                 **kwargs) -> None:
+        ann_file = kwargs.get('ann_file')
+        if data_root and ann_file and not osp.isabs(ann_file):
+            kwargs['ann_file'] = osp.join(data_root, ann_file)
+        self.data_root = data_root
         super().__init__(**kwargs)
         self.score_thr = score_thr
 

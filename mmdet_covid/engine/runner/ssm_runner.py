@@ -1,0 +1,146 @@
+"""SSMRunner: mmengine's Runner that points every SSM dataset at the config's data
+roots and image sizes, whatever the config that set them.
+
+MMEngine resolves a config's variables when it loads it: a base file's
+``data_root = seg_data_root`` is a plain string by the time an inheriting config or
+``--cfg-options seg_data_root=...`` changes the variable, so the change would never reach
+the datasets (and a run would read ``data/phantom/`` instead, or fail there). The knobs
+are therefore applied when the runner is built, from these top-level keys:
+
+=================  ===========================================================
+``seg_data_root``  ``data_root`` of every ``LesionSegDataset`` and ``LesionCocoMetric``
+``cls_data_root``  ``data_root`` of every ``CTSliceClsDataset``
+``seg_img_scale``  ``scale`` of the ``Resize`` steps of every lesion-set pipeline
+``cls_img_scale``  ``scale`` of the ``Resize`` steps of every classification pipeline
+=================  ===========================================================
+
+A key the config does not have changes nothing (the datasets keep their own values).
+A data root that a run uses and that is not a folder stops the build with an error that
+names the key to set.
+"""
+import copy
+import os.path as osp
+from typing import Any, List, Optional, Tuple
+
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from mmdet.registry import DATASETS, METRICS, RUNNERS
+from ...datasets.ct_slice_cls_dataset import CTSliceClsDataset
+from ...datasets.lesion_seg_dataset import LesionSegDataset
+from ...evaluation.metrics.lesion_coco_metric import LesionCocoMetric
+
+ROLES = {
+    'seg': dict(dataset=LesionSegDataset, root='seg_data_root', scale='seg_img_scale',
+                what='the lesion set (CNCB-nCoV format)'),
+    'cls': dict(dataset=CTSliceClsDataset, root='cls_data_root', scale='cls_img_scale',
+                what='the classification set (COVIDx-CT format)'),
+}
+# The parts of a config a runner builds; the rest are variables for other configs.
+RUN_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader', 'train_cfg', 'val_cfg',
+            'test_cfg', 'val_evaluator', 'test_evaluator')
+
+
+class DataRootError(FileNotFoundError):
+    """A data root that a run needs is not a folder (the message names the key)."""
+
+
+def _subclass(registry, type_: Any, base: type) -> bool:
+    if isinstance(type_, str):
+        try:
+            type_ = registry.get(type_)
+        except KeyError:
+            return False
+    return isinstance(type_, type) and issubclass(type_, base)
+
+
+def _role(node: dict) -> Tuple[Optional[str], str]:
+    """(role, kind) of a config dict: a dataset or metric of the lesion or
+    classification set, or (None, '')."""
+    for role, spec in ROLES.items():
+        if _subclass(DATASETS, node.get('type'), spec['dataset']):
+            return role, 'dataset'
+    if _subclass(METRICS, node.get('type'), LesionCocoMetric):
+        return 'seg', 'metric'
+    return None, ''
+
+
+def apply_dataset_settings(cfg: Config, check_roots: bool = True) -> List[str]:
+    """Apply the top-level data-root and image-size keys (module docstring) to every
+    dataset, pipeline and lesion metric of ``cfg``, in place.
+
+    Args:
+        cfg: a loaded config (after ``--cfg-options`` were merged).
+        check_roots: raise :class:`DataRootError` when a data root used by the
+            run's dataloaders or evaluators is not a folder.
+
+    Returns:
+        One line per key applied, e.g. ``seg_data_root = /data/cncb/ (5 places)``.
+    """
+    counts = {key: 0 for spec in ROLES.values() for key in (spec['root'], spec['scale'])}
+    used = set()
+
+    def visit(node: Any, path: str, in_run: bool) -> None:
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                visit(item, f'{path}[{i}]', in_run)
+            return
+        if not isinstance(node, dict):
+            return
+        role, kind = _role(node) if 'type' in node else (None, '')
+        if role is not None:
+            spec = ROLES[role]
+            if spec['root'] in cfg and 'data_root' in node:
+                node['data_root'] = cfg[spec['root']]
+                counts[spec['root']] += 1
+            if in_run:
+                used.add((role, path, node.get('data_root')))
+            if kind == 'dataset' and spec['scale'] in cfg:
+                for step in node.get('pipeline') or ():
+                    if isinstance(step, dict) and step.get('type') == 'Resize':
+                        step['scale'] = tuple(cfg[spec['scale']])
+                        counts[spec['scale']] += 1
+        for key, value in node.items():
+            if key != 'pipeline':  # nested pipelines (TTA) keep their own scales
+                visit(value, f'{path}.{key}' if path else key, in_run)
+
+    for key in list(cfg.keys()):
+        visit(cfg[key], key, key in RUN_KEYS)
+    if check_roots:
+        for role, path, root in sorted(used, key=lambda u: u[1]):
+            key = ROLES[role]['root']
+            if root is None or not osp.isdir(root):
+                source = f'{key} = {root!r}' if key in cfg else f'{path}.data_root = {root!r}'
+                shown = f' ({osp.abspath(root)})' if isinstance(root, str) else ''
+                raise DataRootError(
+                    f'{source}{shown} is not a folder; {path} reads '
+                    f'{ROLES[role]["what"]} from it. Set it: --cfg-options {key}=/path/to/data/ '
+                    f'(mim train/test, tools/*.py) or `{key} = "/path/to/data/"` in a config '
+                    'that inherits this one. The phantom: bash tools/prepare_phantom.sh '
+                    'data/phantom')
+    return [f'{key} = {cfg[key]!r} ({n} place{"s" * (n != 1)})'
+            for key, n in counts.items() if n]
+
+
+@RUNNERS.register_module()
+class SSMRunner(Runner):
+    """:class:`~mmengine.runner.Runner` built with the data roots and image sizes of
+    the config's top-level keys applied (:func:`apply_dataset_settings`).
+
+    Selected by ``runner_type = 'mmdet.SSMRunner'`` (the SSM's base runtime config):
+    mmdet's ``tools/train.py`` and ``tools/test.py``, hence ``mim train/test``, build
+    it from the config. The settings applied are logged with their absolute paths.
+    """
+
+    @classmethod
+    def from_cfg(cls, cfg: Config) -> 'SSMRunner':
+        cfg = copy.deepcopy(cfg)
+        applied = apply_dataset_settings(cfg)
+        runner = super().from_cfg(cfg)
+        for line in applied:
+            runner.logger.info(f'dataset setting: {line}')
+        for spec in ROLES.values():
+            root = cfg.get(spec['root'])
+            if isinstance(root, str):
+                runner.logger.info(f'{spec["root"]}: {osp.abspath(root)}')
+        return runner
