@@ -131,3 +131,20 @@ def cls_batch(labels: List[int] = (0, 2), size: int = 128, seed: int = 1) -> dic
         inputs.append(torch.from_numpy(_ct_like(rng, size, boxes)))
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)
+
+
+@pytest.fixture(scope='session')
+def model_files(prepared_phantom, tmp_path_factory):
+    """(config, checkpoint) of an untrained tiny SSM, for the inference tools:
+    their plumbing does not depend on what the weights learned."""
+    from mmdet.registry import MODELS
+
+    root = tmp_path_factory.mktemp('infer_model')
+    cfg = tiny_ssm_cfg(prepared_phantom, str(root))
+    config = str(root / 'tiny.py')
+    cfg.dump(config)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    checkpoint = str(root / 'tiny.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta={}), checkpoint)
+    return config, checkpoint

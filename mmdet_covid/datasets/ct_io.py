@@ -209,18 +209,51 @@ def decode_ct_image(content: bytes, path: str, level: float = LUNG_WINDOW_LEVEL,
     if img is None:
         raise CTReadError(f'{path}: cannot decode the image (unreadable or truncated); '
                           'expected a PNG, JPEG or DICOM slice')
-    if img.dtype == np.uint16:
-        if img.ndim == 3:
-            if not all(np.array_equal(img[..., 0], img[..., c]) for c in range(1, 3)):
-                raise CTReadError(f'{path}: 16-bit colour image; expected a 16-bit grey '
-                                  'slice (HU + offset)')
-            img = img[..., 0]
-        hu = img.astype(np.float32) - np.float32(hu_offset_16bit)
-        check_hu_plausible(hu, path, hu_offset_16bit)
-        return to_bgr(apply_window(hu, level, width))
-    if img.dtype != np.uint8:
+    if img.dtype not in (np.uint8, np.uint16):
         raise CTReadError(f'{path}: pixel type {img.dtype}; expected 8-bit or 16-bit')
-    return to_bgr(img)
+    return ct_array_to_bgr(img, path, level, width, hu_offset_16bit)
+
+
+def ct_array_to_bgr(img: np.ndarray, name: str = '<array>', level: float = LUNG_WINDOW_LEVEL,
+                    width: float = LUNG_WINDOW_WIDTH,
+                    hu_offset_16bit: float = DEEPLESION_HU_OFFSET) -> np.ndarray:
+    """A slice array, as a file decodes or a user passes it, to (H, W, 3) uint8 BGR.
+
+    - uint8, grey (H, W) or (H, W, 1) or colour (H, W, 3|4): used as stored
+      (already windowed; colour taken as BGR, mmcv's order);
+    - uint16: HU + ``hu_offset_16bit`` (a 16-bit PNG), then the window;
+    - signed integers or floats: HU (a DICOM or NIfTI slice already rescaled, e.g.
+      an int16 array from pydicom's ``pixel_array * slope + intercept``), then the
+      window; NaN and infinities counted in a warning and shown as air.
+
+    A multi-channel array that is not uint8 must repeat one grey channel.
+
+    Args:
+        img: the array.
+        name: where it came from, for errors and warnings.
+        level, width: the display window for HU data.
+        hu_offset_16bit: subtracted from uint16 values to get HU.
+    """
+    img = np.asarray(img)
+    if img.dtype == np.uint8:
+        return to_bgr(img)
+    if img.ndim == 3:
+        if not all(np.array_equal(img[..., 0], img[..., c]) for c in range(1, img.shape[2])):
+            raise CTReadError(f'{name}: {img.dtype} image with {img.shape[2]} different '
+                              'channels; expected a grey slice (HU, or HU + offset in 16 bits)')
+        img = img[..., 0]
+    if img.ndim != 2:
+        raise CTReadError(f'{name}: array of shape {img.shape}; expected one slice (H, W) '
+                          'or (H, W, C)')
+    if img.dtype == np.uint16:
+        hu = img.astype(np.float32) - np.float32(hu_offset_16bit)
+        check_hu_plausible(hu, name, hu_offset_16bit)
+    elif np.issubdtype(img.dtype, np.signedinteger) or np.issubdtype(img.dtype, np.floating):
+        hu = replace_non_finite(img.astype(np.float32), name)
+    else:
+        raise CTReadError(f'{name}: pixel type {img.dtype}; expected uint8 (windowed), uint16 '
+                          '(HU + offset) or signed integers / floats (HU)')
+    return to_bgr(apply_window(hu, level, width))
 
 
 def load_nifti_hu(path: str) -> np.ndarray:

@@ -38,8 +38,9 @@ def test_config_pieces_define_the_dataloaders(cfg):
         assert loader.sampler.shuffle == key.endswith('train_dataloader')
         assert loader.dataset.data_root == 'data/phantom/'
     assert cfg.seg_test_evaluator == dict(
-        type='LesionCocoMetric', prefix='seg', ann_file='data/phantom/annotations/lesion_test.json',
-        metric=['bbox', 'segm'], format_only=False, backend_args=None)
+        type='LesionCocoMetric', prefix='seg', data_root='data/phantom/',
+        ann_file='annotations/lesion_test.json', metric=['bbox', 'segm'], format_only=False,
+        backend_args=None)
 
 
 def test_segmentation_samples(cfg, prepared_phantom, registered):

@@ -7,25 +7,6 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
-import torch
-from mmdet.registry import MODELS
-
-from tests.conftest import tiny_ssm_cfg
-
-
-@pytest.fixture(scope='module')
-def model_files(prepared_phantom, tmp_path_factory):
-    """(config, checkpoint) of an untrained tiny SSM: the tool's plumbing
-    does not depend on what the weights learned."""
-    root = tmp_path_factory.mktemp('infer_model')
-    cfg = tiny_ssm_cfg(prepared_phantom, str(root))
-    config = str(root / 'tiny.py')
-    cfg.dump(config)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    checkpoint = str(root / 'tiny.pth')
-    torch.save(dict(state_dict=model.state_dict(), meta={}), checkpoint)
-    return config, checkpoint
 
 
 @pytest.fixture
