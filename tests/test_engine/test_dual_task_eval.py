@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 
+import mmdet
 import pytest
 from mmengine.runner import Runner
 
@@ -30,19 +31,52 @@ def test_test_run_reports_both_tasks(trained, tmp_path):
     assert osp.exists(osp.join(runner.log_dir, 'cls_confusion_matrix.png'))
 
 
-def _mim_test(config, checkpoint, work_dir):
+def _mim_test(config, checkpoint, work_dir, *extra):
     return subprocess.run(
-        [MIM, 'test', 'mmdet', config, '--checkpoint', checkpoint, '--work-dir', work_dir],
+        [MIM, 'test', 'mmdet', config, '--checkpoint', checkpoint, '--work-dir', work_dir,
+         *extra],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
         env=dict(os.environ, PYTHONPATH=REPO_ROOT))
 
 
-def test_mim_test(trained, tmp_path):
+def test_mim_test_out_holds_both_sets_for_mmdet_offline_tools(trained, tmp_path):
+    import json
+    import pickle
+
+    from mmengine.config import Config
+
     config, checkpoint = trained
-    proc = _mim_test(config, checkpoint, str(tmp_path))
+    out = str(tmp_path / 'results.pkl')
+    proc = _mim_test(config, checkpoint, str(tmp_path), '--out', out)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    out = proc.stdout + proc.stderr
-    assert 'seg/segm_mAP' in out and 'cls/f1_weighted' in out
+    printed = proc.stdout + proc.stderr
+    assert 'seg/segm_mAP' in printed and 'cls/f1_weighted' in printed
+    cfg = Config.fromfile(config)
+    parts = {}
+    for name in ('lesion', 'cls'):
+        with open(str(tmp_path / f'results_{name}.pkl'), 'rb') as f:
+            parts[name] = pickle.load(f)
+    with open(out, 'rb') as f:
+        both = pickle.load(f)
+    assert [s['img_path'] for s in both] == [s['img_path'] for s in
+                                             parts['lesion'] + parts['cls']]
+    evaluator = cfg.test_cfg.seg_evaluator
+    with open(osp.join(evaluator.data_root, evaluator.ann_file)) as f:
+        assert len(parts['lesion']) == len(json.load(f)['images'])
+    assert all('pred_instances' in s and 'gt_label' not in s for s in parts['lesion'])
+    assert all('pred_score' in s and 'gt_label' in s for s in parts['cls'])
+    # mmdet's offline tools read the lesion part with a config whose test set is the
+    # lesion set (here: the same config with its lesion test part in the stock slots)
+    cfg.test_dataloader, cfg.test_evaluator = cfg.test_cfg.seg_dataloader, evaluator
+    lesion_config = str(tmp_path / 'lesion_view.py')
+    cfg.dump(lesion_config)
+    tools = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools', 'analysis_tools')
+    proc = subprocess.run(
+        [sys.executable, osp.join(tools, 'confusion_matrix.py'), lesion_config,
+         str(tmp_path / 'results_lesion.pkl'), str(tmp_path / 'cm'), '--score-thr', '0.01'],
+        capture_output=True, text=True, timeout=600, env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert osp.exists(tmp_path / 'cm' / 'confusion_matrix.png')
 
 
 @pytest.mark.parametrize('damage', ['missing', 'truncated'])

@@ -1,8 +1,11 @@
 """Validation and test loops that evaluate both tasks of the SSM in one run."""
 import logging
+import os.path as osp
 from typing import Dict, List, Optional, Tuple, Union
 
-from mmengine.evaluator import Evaluator
+import mmengine
+from mmengine.dist import is_main_process
+from mmengine.evaluator import DumpResults, Evaluator
 from mmengine.logging import print_log
 from mmengine.runner import TestLoop, ValLoop
 from mmengine.runner.loops import _parse_losses
@@ -21,6 +24,14 @@ class _DualTaskEvaluation:
     ``run()``: one ``before_*``/``after_*_epoch`` pair of hooks, one dict of
     metrics whose keys carry each metric's prefix (``seg/...``, ``cls/...``),
     so ``save_best`` can use any of them.
+
+    ``--out results.pkl`` (mmdet's ``tools/test.py`` adds a ``DumpDetResults``
+    metric to the classification evaluator) writes the predictions of both
+    sets: ``results.pkl`` holds the lesion test set's samples then the
+    classification split's, and ``results_lesion.pkl`` / ``results_cls.pkl``
+    each set alone, in its dataset's order, as mmdet's offline tools
+    (``eval_metric.py``, ``confusion_matrix.py``, ``analyze_results.py``) read
+    them with a config whose ``test_dataloader`` is that set.
     """
 
     def _init_seg_part(self, runner, seg_dataloader, seg_evaluator) -> None:
@@ -41,9 +52,42 @@ class _DualTaskEvaluation:
                 if getattr(metric, 'out_dir', 'absent') is None:
                     metric.out_dir = runner.log_dir
 
+    def _split_dumps(self) -> List[Tuple[str, List[str]]]:
+        """Move each DumpResults metric of the classification evaluator into
+        one per part (``<stem>_lesion.pkl``, ``<stem>_cls.pkl``); returns
+        (combined file, part files) to join after the evaluation."""
+        if len(self.parts) < 2:
+            return []
+        joins = []
+        for metric in [m for m in self.evaluator.metrics if isinstance(m, DumpResults)]:
+            self.evaluator.metrics.remove(metric)
+            stem, ext = osp.splitext(metric.out_file_path)
+            files = []
+            for (_, evaluator), name in zip(self.parts, ('lesion', 'cls')):
+                part = type(metric)(out_file_path=f'{stem}_{name}{ext}')
+                part.dataset_meta = evaluator.dataset_meta
+                evaluator.metrics.append(part)
+                files.append(part.out_file_path)
+            joins.append((metric, files))
+        return joins
+
+    def _join_dumps(self, joins, write: bool) -> None:
+        for metric, files in joins:
+            for _, evaluator in self.parts:
+                evaluator.metrics[:] = [m for m in evaluator.metrics
+                                        if getattr(m, 'out_file_path', None) not in files]
+            self.evaluator.metrics.append(metric)
+            if write and is_main_process():
+                samples = [s for f in files for s in mmengine.load(f)]
+                mmengine.dump(samples, metric.out_file_path)
+                print_log(f'predictions of both sets written to {metric.out_file_path} '
+                          f'({", ".join(files)}: each set alone)', logger='current')
+
     def _evaluate_parts(self) -> Dict[str, float]:
         cls_part = (self.dataloader, self.evaluator)
         metrics: Dict[str, float] = {}
+        joins = self._split_dumps()
+        done = False
         try:
             for dataloader, evaluator in self.parts:
                 # run_iter() of the parent and the log processor read these
@@ -56,8 +100,10 @@ class _DualTaskEvaluation:
                     raise KeyError(f'{type(self).__name__}: both tasks report {clash}; '
                                    f'give their metrics different prefixes')
                 metrics.update(part)
+            done = True
         finally:
             self.dataloader, self.evaluator = cls_part
+            self._join_dumps(joins, write=done)
         return metrics
 
 
