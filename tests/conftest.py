@@ -14,6 +14,7 @@ from mmdet.structures.bbox import HorizontalBoxes
 from mmdet.structures.mask import BitmapMasks
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
 from mmengine.structures import InstanceData
 
 import mmdet_covid  # noqa: F401  (registers the plugin)
@@ -148,3 +149,15 @@ def model_files(prepared_phantom, tmp_path_factory):
     checkpoint = str(root / 'tiny.pth')
     torch.save(dict(state_dict=model.state_dict(), meta={}), checkpoint)
     return config, checkpoint
+
+
+@pytest.fixture(scope='session')
+def trained(prepared_phantom, tmp_path_factory):
+    """(config file, checkpoint) of a 2-iteration run on the tiny phantom."""
+    work_dir = str(tmp_path_factory.mktemp('trained'))
+    cfg = short_run_cfg(prepared_phantom, work_dir, num_cls=2)
+    Runner.from_cfg(cfg).train()
+    cfg.load_from = None
+    config = osp.join(work_dir, 'tiny_ssm.py')
+    cfg.dump(config)
+    return config, osp.join(work_dir, 'epoch_1.pth')

@@ -52,8 +52,8 @@ else
 fi
 $PIP install -q "$mmcv_wheel"
 
-step "mmengine, mmdet, pycocotools and this package (editable, with test extras)"
-$PIP install -q -e '.[tests]'
+step "mmengine, mmdet, pycocotools and this package (editable, with the test and tools extras)"
+$PIP install -q -e '.[tests,tools]'
 
 "$VENV/bin/python" - <<'PY'
 import mmcv, mmdet, mmengine, torch

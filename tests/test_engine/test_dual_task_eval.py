@@ -79,6 +79,16 @@ def test_mim_test_out_holds_both_sets_for_mmdet_offline_tools(trained, tmp_path)
     assert osp.exists(tmp_path / 'cm' / 'confusion_matrix.png')
 
 
+def test_tta_is_refused_with_the_reason(trained, tmp_path):
+    config, checkpoint = trained
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO_ROOT, 'tools', 'test.py'), config, checkpoint,
+         '--work-dir', str(tmp_path), '--tta'],
+        capture_output=True, text=True, timeout=600, env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+    assert proc.returncode != 0
+    assert 'test-time augmentation (--tta) is not supported for the SSM' in proc.stderr
+
+
 @pytest.mark.parametrize('damage', ['missing', 'truncated'])
 def test_mim_test_refuses_a_bad_checkpoint(trained, tmp_path, damage):
     config, checkpoint = trained

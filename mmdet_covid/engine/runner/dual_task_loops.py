@@ -6,6 +6,7 @@ from typing import Dict, List, Optional, Tuple, Union
 import mmengine
 from mmengine.dist import is_main_process
 from mmengine.evaluator import DumpResults, Evaluator
+from mmengine.model import BaseTTAModel
 from mmengine.logging import print_log
 from mmengine.runner import TestLoop, ValLoop
 from mmengine.runner.loops import _parse_losses
@@ -165,6 +166,14 @@ class DualTaskTestLoop(_DualTaskEvaluation, TestLoop):
         self._init_seg_part(runner, seg_dataloader, seg_evaluator)
 
     def run(self) -> dict:
+        model = self.runner.model
+        if isinstance(getattr(model, 'module', model), BaseTTAModel) or isinstance(
+                model, BaseTTAModel):
+            raise RuntimeError(
+                f'{type(self).__name__}: test-time augmentation (--tta) is not supported '
+                'for the SSM: mmdet\'s DetTTAModel merges the boxes of the augmented '
+                'views only, so the lesion masks (stock Mask R-CNN has no mask TTA '
+                'either) and the slice class would be lost. Test without --tta.')
         # mmengine loads non-strictly: refuse weights of another variant
         # instead of testing a partly random model.
         if self.runner._load_from:
