@@ -62,7 +62,8 @@ def build_runner(cfg):
 
     console = sys.stdout
     with open(os.devnull, 'w') as devnull, contextlib.redirect_stdout(devnull):
-        runner = RUNNERS.build(cfg)  # the config's SSMRunner; logs the environment and hooks at start
+        # the config's SSMRunner; logs the environment and hooks at start
+        runner = RUNNERS.build(cfg)
         for handler in runner.logger.handlers:  # created on devnull: back to the console
             if type(handler) is logging.StreamHandler:
                 handler.setStream(console)
@@ -80,7 +81,7 @@ def train_stage(cfg, title: str, config: str):
 
 
 def demo_cfg(config: str, work_dir: str, data_root: str, train_seed: int = None,
-             progress_keys=('seg_loss', 'cls_loss')):
+             progress_keys=('seg_loss', 'slice_loss')):
     from mmengine.config import Config
     cfg = Config.fromfile(config)
     cfg.work_dir = work_dir

@@ -44,5 +44,5 @@ visualizer = dict(type='SSMVisualizer', vis_backends=[dict(type='LocalVisBackend
 # Accuracies are 0 or 100 for a batch of one: show their running mean.
 log_processor = dict(custom_cfg=[
     dict(data_src='seg_acc', method_name='mean', window_size=50),
-    dict(data_src='cls_acc', method_name='mean', window_size=50),
+    dict(data_src='slice_acc', method_name='mean', window_size=50),
 ])

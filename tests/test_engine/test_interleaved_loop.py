@@ -33,15 +33,15 @@ def test_one_log_line_holds_both_steps(prepared_phantom, tmp_path):
     runner.train()
     scalars = runner.message_hub.log_scalars
     for key in ('seg_loss', 'seg_loss_rpn_cls', 'seg_loss_rpn_bbox', 'seg_loss_cls',
-                'seg_loss_bbox', 'seg_loss_mask', 'cls_loss', 'cls_acc', 'seg_skipped',
+                'seg_loss_bbox', 'seg_loss_mask', 'slice_loss', 'slice_acc', 'seg_skipped',
                 'image_branch_copies'):
         assert f'train/{key}' in scalars, key
     assert runner.iter == 3 and runner.epoch == 1
     assert scalars['train/image_branch_copies'].current() == 1  # at iteration 2
     log = open(osp.join(tmp_path, runner.timestamp, f'{runner.timestamp}.log')).read()
-    assert 'seg_loss_mask' in log and 'cls_loss' in log
+    assert 'seg_loss_mask' in log and 'slice_loss' in log
     line = [line for line in log.splitlines() if 'Epoch(train) [1][2/3]' in line][0]
-    assert 'seg_loss:' in line and 'cls_loss:' in line
+    assert 'seg_loss:' in line and 'slice_loss:' in line
 
 
 def test_image_branch_copy_between_the_steps(prepared_phantom, tmp_path):
@@ -91,7 +91,7 @@ def test_nan_loss_stops_with_the_iteration_named(prepared_phantom, tmp_path):
     with pytest.raises(FloatingPointError) as err:
         Runner.from_cfg(cfg).train()
     message = str(err.value)
-    assert 'iteration 2' in message and 'cls_loss=nan' in message
+    assert 'iteration 2' in message and 'slice_loss=nan' in message
     assert 'iter_1.pth' in message  # the last good checkpoint is named
     assert osp.exists(tmp_path / 'iter_1.pth') and not osp.exists(tmp_path / 'iter_2.pth')
 

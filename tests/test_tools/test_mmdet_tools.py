@@ -43,7 +43,7 @@ def test_analyze_logs_plots_the_losses_of_a_run(trained, tmp_path):
              if osp.basename(p) != 'scalars.json']
     out = str(tmp_path / 'losses.png')
     proc = _run('analysis_tools/analyze_logs.py', 'plot_curve', log, '--keys', 'seg_loss',
-                'cls_loss', '--out', out)
+                'slice_loss', '--out', out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert osp.getsize(out) > 0
 

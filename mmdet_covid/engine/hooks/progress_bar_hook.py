@@ -14,12 +14,12 @@ class ProgressBarHook(Hook):
     outputs. Only the main process draws.
 
     Args:
-        keys (tuple[str]): Output keys to show, e.g. ``('seg_loss', 'cls_loss')``.
+        keys (tuple[str]): Output keys to show, e.g. ``('seg_loss', 'slice_loss')``.
     """
 
     priority = 'BELOW_NORMAL'
 
-    def __init__(self, keys=('seg_loss', 'cls_loss')) -> None:
+    def __init__(self, keys=('seg_loss', 'slice_loss')) -> None:
         self.keys = tuple(keys)
         self._bar = None
 

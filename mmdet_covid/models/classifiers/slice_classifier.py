@@ -91,7 +91,7 @@ class SliceClassifier(BaseModel):
             mode (str): ``'loss'``, ``'predict'`` or ``'tensor'``.
 
         Returns:
-            ``'loss'``: dict with ``cls_loss`` and ``cls_acc`` (percent, no
+            ``'loss'``: dict with ``slice_loss`` and ``slice_acc`` (percent, no
             gradient); ``'predict'``: the data samples with ``pred_score``
             and ``pred_label``; ``'tensor'``: ``(N, C)`` logits.
         """
@@ -117,14 +117,14 @@ class SliceClassifier(BaseModel):
         """Loss and accuracy of a classification batch.
 
         Returns:
-            dict: ``cls_loss`` and ``cls_acc`` (batch accuracy in percent;
+            dict: ``slice_loss`` and ``slice_acc`` (batch accuracy in percent;
             its key has no ``loss`` so mmengine logs it without summing it).
         """
         labels = self._gt_labels(data_samples).to(inputs.device)
         logits = self._forward(inputs)
         with torch.no_grad():
             acc = (logits.argmax(1) == labels).float().mean() * 100
-        return dict(cls_loss=self.loss_cls(logits, labels), cls_acc=acc)
+        return dict(slice_loss=self.loss_cls(logits, labels), slice_acc=acc)
 
     def predict(self, inputs: Tensor, data_samples: SampleList) -> SampleList:
         """Class probabilities and label of each image.

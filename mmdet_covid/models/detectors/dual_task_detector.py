@@ -94,8 +94,8 @@ class DualTaskDetector(TwoStageDetector):
         cls_replay (dict, optional): ``dict(size=..., batch=...)`` of a
             :class:`RoIBatchReplay`: with update rule ``'s_only'``, S learns
             on the new classification samples plus RoI batches of recent
-            ones (a minibatch at the cost of batch size 1); ``cls_loss``
-            and ``cls_acc`` are then those of that minibatch. Not in the
+            ones (a minibatch at the cost of batch size 1); ``slice_loss``
+            and ``slice_acc`` are then those of that minibatch. Not in the
             paper, which trains S at batch size 1. Defaults to None.
         Other args: see :class:`TwoStageDetector`.
     """
@@ -154,7 +154,7 @@ class DualTaskDetector(TwoStageDetector):
         if batch_task(batch_data_samples) == 'seg':
             losses = super().loss(batch_inputs, batch_data_samples)
             return {f'seg_{name}': value for name, value in losses.items()}
-        return self.cls_loss(batch_inputs, batch_data_samples)
+        return self.slice_loss(batch_inputs, batch_data_samples)
 
     def _cls_step_frozen_params(self) -> List[nn.Parameter]:
         """What the classification step must not train, per ``update_rule``."""
@@ -166,14 +166,15 @@ class DualTaskDetector(TwoStageDetector):
                         for p in m.parameters(recurse=False)}
         return [p for p in self.parameters() if p not in trained]
 
-    def cls_loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> Dict[str, Tensor]:
+    def slice_loss(self, batch_inputs: Tensor,
+                   batch_data_samples: SampleList) -> Dict[str, Tensor]:
         """Loss of S on a classification batch (paper eq. 3).
 
         The RPN and the RoI head run as at inference (all proposals, no
         sampling); gradients reach S and what ``update_rule`` allows.
 
         Returns:
-            dict: ``cls_loss`` and ``cls_acc`` (batch accuracy in percent).
+            dict: ``slice_loss`` and ``slice_acc`` (batch accuracy in percent).
         """
         with _norm_eval(self._cls_step_norm_layers()), \
                 _frozen(self._cls_step_frozen_params()):
@@ -189,7 +190,7 @@ class DualTaskDetector(TwoStageDetector):
             self.cls_replay.push(roi_batch, labels)
             roi_batch, labels = self.cls_replay.minibatch(roi_batch, labels)
         losses = self.classifier.loss(roi_batch, labels)
-        return {f'cls_{name}': value for name, value in losses.items()}
+        return {f'slice_{name}': value for name, value in losses.items()}
 
     def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList,
                 rescale: bool = True) -> SampleList:

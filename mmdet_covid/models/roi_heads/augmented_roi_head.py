@@ -70,7 +70,7 @@ class AugmentedRoIHead(StandardRoIHead):
 
         Its weights never train: ``requires_grad=False`` (the augmented
         branch), or the classification step freezes them (the base
-        variant's shared branch, see ``DualTaskDetector.cls_loss``).
+        variant's shared branch, see ``DualTaskDetector.slice_loss``).
         """
         return self.image_head(bbox_feats)
 

@@ -56,18 +56,18 @@ def test_loss_keys_and_value():
     model = _build().train()
     data = model.data_preprocessor(_batch(), True)
     losses = model(**data, mode='loss')
-    assert set(losses) == {'cls_loss', 'cls_acc'}
-    assert torch.isfinite(losses['cls_loss']) and losses['cls_loss'].requires_grad
+    assert set(losses) == {'slice_loss', 'slice_acc'}
+    assert torch.isfinite(losses['slice_loss']) and losses['slice_loss'].requires_grad
     # near-zero logits at init (fc std 0.01): cross-entropy close to log(3)
-    assert abs(losses['cls_loss'].item() - torch.log(torch.tensor(3.)).item()) < 0.2
-    assert 0 <= losses['cls_acc'].item() <= 100 and not losses['cls_acc'].requires_grad
+    assert abs(losses['slice_loss'].item() - torch.log(torch.tensor(3.)).item()) < 0.2
+    assert 0 <= losses['slice_acc'].item() <= 100 and not losses['slice_acc'].requires_grad
 
 
 def test_train_step_updates_weights():
     model = _build().train()
     before = copy.deepcopy(model.state_dict())
     log_vars = model.train_step(_batch(), _optim(model, 1e-3))
-    assert set(log_vars) == {'loss', 'cls_loss', 'cls_acc'}
+    assert set(log_vars) == {'loss', 'slice_loss', 'slice_acc'}
     after = model.state_dict()
     # (mmdet's ResNet zero-inits the last BN of each residual branch, so the
     # convolutions behind it get no gradient on the first step: check its gamma)
@@ -102,8 +102,8 @@ def test_overfits_four_images():
     accs, losses = [], []
     for _ in range(40):
         log_vars = model.train_step(_batch(), optim)
-        accs.append(log_vars['cls_acc'].item())
-        losses.append(log_vars['cls_loss'].item())
+        accs.append(log_vars['slice_acc'].item())
+        losses.append(log_vars['slice_loss'].item())
     assert min(accs[-10:]) == 100.0, accs
     assert losses[-1] < 0.05 < 1.0 < losses[0], losses
     # ...and in eval mode (BN running statistics) on the same images

@@ -51,12 +51,12 @@ def test_seg_loss_keys_finite_and_no_grad_to_s_or_image_branch(model):
     assert model.roi_head.bbox_head.fc_cls.weight.grad is not None
 
 
-def test_cls_loss_keys_and_finite(model):
+def test_slice_loss_keys_and_finite(model):
     model.train()
     data = model.data_preprocessor(cls_batch([0, 1, 2]), True)
     losses = model(**data, mode='loss')
-    assert set(losses) == {'cls_loss', 'cls_acc'}
-    assert torch.isfinite(losses['cls_loss']) and losses['cls_loss'] > 0
+    assert set(losses) == {'slice_loss', 'slice_acc'}
+    assert torch.isfinite(losses['slice_loss']) and losses['slice_loss'] > 0
 
 
 @pytest.mark.parametrize('rule', ['s_only', 's_and_backbone', 's_and_backbone_bn'])
