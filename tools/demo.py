@@ -45,8 +45,10 @@ def prepare_data(data_root: str, seg: int, cls: int, seed: int) -> None:
     meta = osp.join(data_root, 'phantom.json')
     if osp.exists(meta) and osp.exists(osp.join(data_root, 'annotations', 'covidx_test.json')):
         with open(meta) as f:
-            args = json.load(f).get('args', {})
-        if all(args.get(k) == v for k, v in wanted.items()):
+            written = json.load(f)
+        args = written.get('args', {})
+        if written.get('generator_version') == 2 and all(
+                args.get(k) == v for k, v in wanted.items()):
             print(f'[demo] reusing the phantom in {data_root}')
             return
     print(f'[demo] writing the phantom to {data_root} and converting it')

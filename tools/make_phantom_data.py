@@ -64,6 +64,7 @@ LUNG_WINDOW = (-600.0, 1500.0)  # (level, width) of the stored images
 MASK_BACKGROUND, MASK_LUNG, MASK_GGO, MASK_CONSOLIDATION = 0, 1, 2, 3
 
 # COVIDx-CT classes (label = index) and the CNCB file-name prefix of each.
+GENERATOR_VERSION = 2
 CLASSES = ('Normal', 'CP', 'COVID-19')
 FILE_PREFIX = ('Normal', 'CP', 'NCP')
 PATTERNS = ('normal', 'cp', 'covid')  # lesion pattern drawn for each class label
@@ -790,8 +791,12 @@ def plan_classification(n: int, seed: int, hard_frac: float, fractions: Sequence
                 k = min(slices_per_patient, count - done)
                 zs = np.sort(rng.uniform(0.1, 0.8, k))
                 scan_id = 1000 + patient * 7 % 1000
+                previous = -1
                 for i in range(k):
-                    slice_no = 20 + int(zs[i] * 200)
+                    # two draws in one slice number would share a file name (one
+                    # image overwriting the other): the later takes the next number
+                    slice_no = max(20 + int(zs[i] * 200), previous + 1)
+                    previous = slice_no
                     name = (f'{FILE_PREFIX[label]}_{patient + 1}_{scan_id}_'
                             f'{slice_no:04d}.png')
                     tasks.append(Task(2, label * 10 ** 5 + patient, i, label, PATTERNS[label],
@@ -916,6 +921,9 @@ def generate(out: str, n_seg: int, n_cls: int, size: int = 512, seed: int = 0,
                                                           *rec['box']))
     summary = dict(
         generator='tools/make_phantom_data.py',
+        # 2: classification slice names are unique within a patient (version 1 gave
+        # two slices one name when their positions fell in one slice number)
+        generator_version=GENERATOR_VERSION,
         args=dict(seg=n_seg, cls=n_cls, size=size, seed=seed, hard_frac=hard_frac,
                   frames_per_scan=frames_per_scan, seg_test_frac=seg_test_frac,
                   cls_fractions=list(cls_fractions), slices_per_patient=slices_per_patient),

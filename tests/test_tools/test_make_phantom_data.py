@@ -168,6 +168,17 @@ def test_classification_split_has_many_patients_with_few_slices_each(tmp_path):
     assert max(slices.values()) <= 2 and len(slices) >= 30
 
 
+def test_classification_slice_names_are_unique_at_the_demo_size():
+    """Two draws of one patient in one slice number once shared a file name: one
+    image overwrote the other and the label file listed it twice (10 of the demo's
+    1,500 slices)."""
+    from make_phantom_data import plan_classification
+
+    tasks = plan_classification(1500, 0, 0.12, (0.6, 0.2, 0.2), 2)
+    names = [t.image for t in tasks]
+    assert len(names) == 1500 and len(set(names)) == 1500
+
+
 def test_anatomy_does_not_depend_on_the_class():
     """The body is drawn from one distribution for every class: the same
     patient stream gives the same body whatever lesions are drawn."""
