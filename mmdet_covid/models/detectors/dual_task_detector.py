@@ -219,7 +219,6 @@ class DualTaskDetector(TwoStageDetector):
         """Raw outputs: the stock RoI head outputs and S's logits."""
         x = self.extract_feat(batch_inputs)
         rpn_results_list = self.rpn_head.predict(x, batch_data_samples, rescale=False)
-        roi_outs = self.roi_head.forward(x, rpn_results_list, batch_data_samples)
-        roi_batch = self.roi_head.roi_batch(
-            x, rpn_results_list, [s.metainfo for s in batch_data_samples])
+        roi_outs, roi_batch = self.roi_head.forward_with_roi_batch(
+            x, rpn_results_list, batch_data_samples)
         return roi_outs, self.classifier(roi_batch)

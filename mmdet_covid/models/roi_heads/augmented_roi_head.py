@@ -1,6 +1,7 @@
 """The augmented RoI layer of the SSM (paper section III-C, Fig. 2)."""
 import copy
-from typing import List, Tuple
+from contextlib import contextmanager
+from typing import Iterator, List, Optional, Tuple
 
 import torch
 from mmdet.models.roi_heads import StandardRoIHead
@@ -43,6 +44,7 @@ class AugmentedRoIHead(StandardRoIHead):
                              'branch is a copy of it')
         self.augmented = augmented
         self.roi_batch_selection = MODELS.build(roi_batch_selection)
+        self._kept: Optional[list] = None  # see _keeping_box_forward
         if augmented:
             self.image_bbox_head = MODELS.build(copy.deepcopy(kwargs['bbox_head']))
             self.image_bbox_head.requires_grad_(False)
@@ -80,10 +82,36 @@ class AugmentedRoIHead(StandardRoIHead):
             rois, cls_score, bbox_pred, self.image_head.bbox_coder,
             [meta['img_shape'] for meta in batch_img_metas])
 
-    def _roi_feats(self, x: Tuple[Tensor], rpn_results_list: InstanceList):
-        rois = bbox2roi([res.bboxes for res in rpn_results_list])
-        feats = self.bbox_roi_extractor(x[:self.bbox_roi_extractor.num_inputs], rois)
-        return rois, feats
+    def _bbox_forward(self, x: Tuple[Tensor], rois: Tensor) -> dict:
+        """The stock box forward of the segmentation branch; inside
+        :meth:`_keeping_box_forward` it also keeps the RoIs and their results,
+        so that the image branch reads the same RoI features (one RoIAlign)."""
+        results = super()._bbox_forward(x, rois)
+        if self._kept is not None:
+            self._kept.append((rois, results))
+        return results
+
+    @contextmanager
+    def _keeping_box_forward(self) -> Iterator[list]:
+        self._kept = []
+        try:
+            yield self._kept
+        finally:
+            self._kept = None
+
+    def _roi_batch_from(self, kept: list, x: Tuple[Tensor], rpn_results_list: InstanceList,
+                        batch_img_metas: List[dict]) -> Tensor:
+        """The RoI batch from the box forward kept over all proposals; without
+        one (no image has a proposal: the stock guard returned early), from a
+        forward of the (empty) proposals."""
+        if not kept:
+            return self.roi_batch(x, rpn_results_list, batch_img_metas)
+        rois, results = kept[0]
+        if self.augmented:
+            cls_score, bbox_pred = self._image_forward(results['bbox_feats'])
+        else:
+            cls_score, bbox_pred = results['cls_score'], results['bbox_pred']
+        return self._select(rois, cls_score, bbox_pred, batch_img_metas)
 
     def roi_batch(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
                   batch_img_metas: List[dict]) -> Tensor:
@@ -95,7 +123,8 @@ class AugmentedRoIHead(StandardRoIHead):
         Returns:
             Tensor: ``(num_imgs, B, 5)``.
         """
-        rois, feats = self._roi_feats(x, rpn_results_list)
+        rois = bbox2roi([res.bboxes for res in rpn_results_list])
+        feats = self.bbox_roi_extractor(x[:self.bbox_roi_extractor.num_inputs], rois)
         cls_score, bbox_pred = self._image_forward(feats)
         return self._select(rois, cls_score, bbox_pred, batch_img_metas)
 
@@ -104,32 +133,27 @@ class AugmentedRoIHead(StandardRoIHead):
                                rpn_results_list: InstanceList,
                                batch_data_samples: SampleList,
                                rescale: bool = False) -> Tuple[InstanceList, Tensor]:
-        """Lesion instances and the RoI batch for S, in one pass.
-
-        RoIAlign runs once over the proposals; both branches read the same
-        RoI features. The instances come from the stock box and mask
-        post-processing with the segmentation test config.
+        """Lesion instances (the stock :meth:`predict`, its guards included)
+        and the RoI batch for S, in one pass: the image branch reads the RoI
+        features of the stock box forward over all proposals.
 
         Returns:
             tuple: ``(results_list, roi_batch)``: one :obj:`InstanceData` per
             image (``bboxes``, ``scores``, ``labels``, ``masks``) and the
             ``(num_imgs, B, 5)`` RoI batch.
         """
-        batch_img_metas = [s.metainfo for s in batch_data_samples]
-        rois, feats = self._roi_feats(x, rpn_results_list)
-        seg_cls, seg_reg = self.bbox_head(feats)
-        img_cls, img_reg = self._image_forward(feats) if self.augmented else (seg_cls, seg_reg)
-        roi_batch = self._select(rois, img_cls, img_reg, batch_img_metas)
-
-        num_per_img = tuple(len(res) for res in rpn_results_list)
-        results_list = self.bbox_head.predict_by_feat(
-            rois=rois.split(num_per_img),
-            cls_scores=seg_cls.split(num_per_img),
-            bbox_preds=seg_reg.split(num_per_img),
-            batch_img_metas=batch_img_metas,
-            rcnn_test_cfg=self.test_cfg,
-            # with a mask head, the mask post-processing rescales the boxes
-            rescale=rescale and not self.with_mask)
-        if self.with_mask:
-            results_list = self.predict_mask(x, batch_img_metas, results_list, rescale=rescale)
+        with self._keeping_box_forward() as kept:
+            results_list = self.predict(x, rpn_results_list, batch_data_samples, rescale=rescale)
+        roi_batch = self._roi_batch_from(kept, x, rpn_results_list,
+                                         [s.metainfo for s in batch_data_samples])
         return results_list, roi_batch
+
+    def forward_with_roi_batch(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
+                               batch_data_samples: SampleList) -> Tuple[tuple, Tensor]:
+        """The stock :meth:`forward` (raw box and mask outputs, ``tensor`` mode)
+        and the RoI batch, from one RoIAlign over the proposals."""
+        with self._keeping_box_forward() as kept:
+            outs = self.forward(x, rpn_results_list, batch_data_samples)
+        roi_batch = self._roi_batch_from(kept, x, rpn_results_list,
+                                         [s.metainfo for s in batch_data_samples])
+        return outs, roi_batch
