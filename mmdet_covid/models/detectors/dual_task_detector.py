@@ -194,22 +194,20 @@ class DualTaskDetector(TwoStageDetector):
 
     def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList,
                 rescale: bool = True) -> SampleList:
-        """Lesion instances and slice class in one forward pass.
+        """Lesion instances and slice class in one forward pass: the stock
+        :meth:`TwoStageDetector.predict`, whose box forward over all proposals
+        also gives S its RoI batch.
 
         Returns:
             list[:obj:`DetDataSample`]: with ``pred_instances`` (``bboxes``,
             ``scores``, ``labels``, ``masks``), ``pred_score`` (``(C, )``
             probabilities) and ``pred_label`` (``(1, )``).
         """
-        x = self.extract_feat(batch_inputs)
-        if batch_data_samples[0].get('proposals', None) is None:
-            rpn_results_list = self.rpn_head.predict(x, batch_data_samples, rescale=False)
-        else:
-            rpn_results_list = [s.proposals for s in batch_data_samples]
-        results_list, roi_batch = self.roi_head.predict_with_roi_batch(
-            x, rpn_results_list, batch_data_samples, rescale=rescale)
+        with self.roi_head.keeping_box_forward() as kept:
+            batch_data_samples = super().predict(batch_inputs, batch_data_samples, rescale)
+        roi_batch = self.roi_head.roi_batch_from_kept(
+            kept, [s.metainfo for s in batch_data_samples])
         scores = self.classifier.predict(roi_batch)
-        batch_data_samples = self.add_pred_to_datasample(batch_data_samples, results_list)
         for sample, score in zip(batch_data_samples, scores):
             sample.pred_score = score
             sample.pred_label = score.argmax().view(1)
@@ -217,8 +215,8 @@ class DualTaskDetector(TwoStageDetector):
 
     def _forward(self, batch_inputs: Tensor, batch_data_samples: SampleList = None) -> tuple:
         """Raw outputs: the stock RoI head outputs and S's logits."""
-        x = self.extract_feat(batch_inputs)
-        rpn_results_list = self.rpn_head.predict(x, batch_data_samples, rescale=False)
-        roi_outs, roi_batch = self.roi_head.forward_with_roi_batch(
-            x, rpn_results_list, batch_data_samples)
+        with self.roi_head.keeping_box_forward() as kept:
+            roi_outs, = super()._forward(batch_inputs, batch_data_samples)
+        roi_batch = self.roi_head.roi_batch_from_kept(
+            kept, [s.metainfo for s in batch_data_samples])
         return roi_outs, self.classifier(roi_batch)

@@ -44,7 +44,7 @@ class AugmentedRoIHead(StandardRoIHead):
                              'branch is a copy of it')
         self.augmented = augmented
         self.roi_batch_selection = MODELS.build(roi_batch_selection)
-        self._kept: Optional[list] = None  # see _keeping_box_forward
+        self._kept: Optional[list] = None  # see keeping_box_forward
         if augmented:
             self.image_bbox_head = MODELS.build(copy.deepcopy(kwargs['bbox_head']))
             self.image_bbox_head.requires_grad_(False)
@@ -84,28 +84,42 @@ class AugmentedRoIHead(StandardRoIHead):
 
     def _bbox_forward(self, x: Tuple[Tensor], rois: Tensor) -> dict:
         """The stock box forward of the segmentation branch; inside
-        :meth:`_keeping_box_forward` it also keeps the RoIs and their results,
-        so that the image branch reads the same RoI features (one RoIAlign)."""
+        :meth:`keeping_box_forward` it also keeps the RoIs and their results."""
         results = super()._bbox_forward(x, rois)
         if self._kept is not None:
             self._kept.append((rois, results))
         return results
 
     @contextmanager
-    def _keeping_box_forward(self) -> Iterator[list]:
+    def keeping_box_forward(self) -> Iterator[list]:
+        """Keep the box forward of the stock paths run inside (``predict``,
+        ``forward``: one over all proposals) for :meth:`roi_batch_from_kept`,
+        so that S's RoI batch comes from the same RoI features (one RoIAlign).
+
+        Example::
+
+            with roi_head.keeping_box_forward() as kept:
+                results_list = roi_head.predict(x, rpn_results_list, samples)
+            roi_batch = roi_head.roi_batch_from_kept(kept, [s.metainfo for s in samples])
+        """
         self._kept = []
         try:
             yield self._kept
         finally:
             self._kept = None
 
-    def _roi_batch_from(self, kept: list, x: Tuple[Tensor], rpn_results_list: InstanceList,
-                        batch_img_metas: List[dict]) -> Tensor:
-        """The RoI batch from the box forward kept over all proposals; without
-        one (no image has a proposal: the stock guard returned early), from a
-        forward of the (empty) proposals."""
+    def roi_batch_from_kept(self, kept: list, batch_img_metas: List[dict]) -> Tensor:
+        """The RoI batch of the box forward kept by :meth:`keeping_box_forward`:
+        the image branch on its RoI features (the base variant: its outputs).
+        Nothing kept (no image had a proposal, the stock guard returned early):
+        zero rows, as :class:`RoIBatchSelection` gives an image without one.
+
+        Returns:
+            Tensor: ``(num_imgs, B, 5)``.
+        """
         if not kept:
-            return self.roi_batch(x, rpn_results_list, batch_img_metas)
+            param = next(self.bbox_head.parameters())
+            return param.new_zeros(len(batch_img_metas), self.roi_batch_selection.num_rois, 5)
         rois, results = kept[0]
         if self.augmented:
             cls_score, bbox_pred = self._image_forward(results['bbox_feats'])
@@ -127,33 +141,3 @@ class AugmentedRoIHead(StandardRoIHead):
         feats = self.bbox_roi_extractor(x[:self.bbox_roi_extractor.num_inputs], rois)
         cls_score, bbox_pred = self._image_forward(feats)
         return self._select(rois, cls_score, bbox_pred, batch_img_metas)
-
-    def predict_with_roi_batch(self,
-                               x: Tuple[Tensor],
-                               rpn_results_list: InstanceList,
-                               batch_data_samples: SampleList,
-                               rescale: bool = False) -> Tuple[InstanceList, Tensor]:
-        """Lesion instances (the stock :meth:`predict`, its guards included)
-        and the RoI batch for S, in one pass: the image branch reads the RoI
-        features of the stock box forward over all proposals.
-
-        Returns:
-            tuple: ``(results_list, roi_batch)``: one :obj:`InstanceData` per
-            image (``bboxes``, ``scores``, ``labels``, ``masks``) and the
-            ``(num_imgs, B, 5)`` RoI batch.
-        """
-        with self._keeping_box_forward() as kept:
-            results_list = self.predict(x, rpn_results_list, batch_data_samples, rescale=rescale)
-        roi_batch = self._roi_batch_from(kept, x, rpn_results_list,
-                                         [s.metainfo for s in batch_data_samples])
-        return results_list, roi_batch
-
-    def forward_with_roi_batch(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
-                               batch_data_samples: SampleList) -> Tuple[tuple, Tensor]:
-        """The stock :meth:`forward` (raw box and mask outputs, ``tensor`` mode)
-        and the RoI batch, from one RoIAlign over the proposals."""
-        with self._keeping_box_forward() as kept:
-            outs = self.forward(x, rpn_results_list, batch_data_samples)
-        roi_batch = self._roi_batch_from(kept, x, rpn_results_list,
-                                         [s.metainfo for s in batch_data_samples])
-        return outs, roi_batch

@@ -2,6 +2,7 @@
 the image branch reads the same RoI features for the RoI batch of S."""
 import pytest
 import torch
+from mmdet.models.detectors import TwoStageDetector
 from mmdet.models.roi_heads import StandardRoIHead
 from mmdet.registry import MODELS
 from mmengine.structures import InstanceData
@@ -31,28 +32,43 @@ def _same(a: InstanceData, b: InstanceData) -> None:
         torch.testing.assert_close(a.get(key), b.get(key), rtol=0, atol=0)
 
 
-@torch.no_grad()
-def test_instances_are_the_stock_ones_and_the_roi_batch_the_image_branch_one(parts):
-    model, x, proposals, samples = parts
-    head = model.roi_head
-    results, roi_batch = head.predict_with_roi_batch(x, proposals, samples, rescale=True)
-    stock = StandardRoIHead.predict(head, x, proposals, samples, rescale=True)
-    for got, expected in zip(results, stock):
-        _same(got, expected)
-    torch.testing.assert_close(roi_batch, head.roi_batch(x, proposals,
-                                                          [s.metainfo for s in samples]))
+def _kept_roi_batch(head, run, samples):
+    with head.keeping_box_forward() as kept:
+        out = run()
     assert head._kept is None  # nothing kept after the pass
+    return out, head.roi_batch_from_kept(kept, [s.metainfo for s in samples])
 
 
 @torch.no_grad()
-def test_tensor_mode_outputs_are_the_stock_ones(parts):
+def test_the_kept_box_forward_gives_the_image_branch_roi_batch(parts):
     model, x, proposals, samples = parts
     head = model.roi_head
-    outs, roi_batch = head.forward_with_roi_batch(x, proposals, samples)
-    for got, expected in zip(outs, StandardRoIHead.forward(head, x, proposals, samples)):
-        torch.testing.assert_close(got, expected)
-    torch.testing.assert_close(roi_batch, head.roi_batch(x, proposals,
-                                                          [s.metainfo for s in samples]))
+    metas = [s.metainfo for s in samples]
+    results, roi_batch = _kept_roi_batch(
+        head, lambda: head.predict(x, proposals, samples, rescale=True), samples)
+    for got, expected in zip(results, StandardRoIHead.predict(head, x, proposals, samples,
+                                                              rescale=True)):
+        _same(got, expected)  # keeping changes nothing
+    # the same batch as a separate RoIAlign + image-branch pass (the classification step)
+    torch.testing.assert_close(roi_batch, head.roi_batch(x, proposals, metas))
+    outs, roi_batch = _kept_roi_batch(head, lambda: head.forward(x, proposals, samples),
+                                      samples)
+    torch.testing.assert_close(roi_batch, head.roi_batch(x, proposals, metas))
+
+
+@torch.no_grad()
+def test_detector_predict_is_the_stock_one_plus_the_slice_class(parts):
+    model, x, proposals, samples = parts
+    data = model.data_preprocessor(seg_batch(2, size=128), False)
+    got = model.predict(data['inputs'], data['data_samples'])
+    fresh = model.data_preprocessor(seg_batch(2, size=128), False)['data_samples']
+    stock = TwoStageDetector.predict(model, data['inputs'], fresh)
+    for a, b in zip(got, stock):
+        _same(a.pred_instances, b.pred_instances)
+        assert a.pred_score.shape == (3, ) and 'pred_score' not in b
+    metas = [s.metainfo for s in samples]
+    expected = model.classifier.predict(model.roi_head.roi_batch(x, proposals, metas))
+    torch.testing.assert_close(torch.stack([s.pred_score for s in got]), expected)
 
 
 @torch.no_grad()
@@ -63,9 +79,10 @@ def test_images_without_proposals_take_the_stock_guard(parts):
                          labels=proposals[0].labels[:0])
     # one image without proposals, then none at all
     for rpn in ([proposals[0], empty], [empty, empty]):
-        results, roi_batch = head.predict_with_roi_batch(x, rpn, samples, rescale=True)
+        results, roi_batch = _kept_roi_batch(
+            head, lambda: head.predict(x, rpn, samples, rescale=True), samples)
         assert len(results[1]) == 0 and results[1].masks.shape[1:] == (128, 128)
         assert roi_batch.shape == (2, head.roi_batch_selection.num_rois, 5)
         assert torch.all(roi_batch[1] == 0)
-        if len(rpn[0]):
-            _same(results[0], StandardRoIHead.predict(head, x, rpn, samples, rescale=True)[0])
+        torch.testing.assert_close(roi_batch, head.roi_batch(x, rpn,
+                                                              [s.metainfo for s in samples]))
