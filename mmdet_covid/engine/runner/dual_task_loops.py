@@ -9,11 +9,63 @@ from mmengine.evaluator import DumpResults, Evaluator
 from mmengine.model import BaseTTAModel
 from mmengine.logging import print_log
 from mmengine.runner import TestLoop, ValLoop
-from mmengine.runner.loops import _parse_losses
 from mmdet.registry import LOOPS
 from torch.utils.data import DataLoader
 
 from ...utils import check_checkpoint_file, check_checkpoint_matches
+
+
+class _PartsLoader:
+    """The dataloaders of the parts as one: the lesion part, then the
+    classification part (the stock slot's). ``index`` is the part being read."""
+
+    def __init__(self, parts: List[Tuple[DataLoader, Evaluator]]) -> None:
+        self.parts = parts
+        self.index = len(parts) - 1
+
+    def __iter__(self):
+        for self.index, (loader, _) in enumerate(self.parts):
+            yield from loader
+
+    def __len__(self) -> int:
+        return sum(len(loader) for loader, _ in self.parts)
+
+    @property
+    def dataset(self):
+        """The stock slot's dataset (its metainfo is the loop's)."""
+        return self.parts[-1][0].dataset
+
+
+class _PartsEvaluator:
+    """Feeds each part's evaluator the batches of its part; ``evaluate``
+    returns the metrics of every part, one dict (prefixes keep them apart)."""
+
+    def __init__(self, loader: _PartsLoader) -> None:
+        self.loader = loader
+
+    @property
+    def metrics(self) -> list:
+        """The stock slot's metrics (where mmdet's ``test.py --out`` appends)."""
+        return self.loader.parts[-1][1].metrics
+
+    @property
+    def dataset_meta(self):
+        return self.loader.parts[-1][1].dataset_meta
+
+    def process(self, data_samples, data_batch=None) -> None:
+        self.loader.parts[self.loader.index][1].process(data_samples, data_batch)
+
+    def evaluate(self, size: int) -> Dict[str, float]:
+        """``size`` is ignored: each part is evaluated with its dataset's."""
+        metrics: Dict[str, float] = {}
+        for loader, evaluator in self.loader.parts:
+            part = evaluator.evaluate(len(loader.dataset))
+            clash = sorted(set(part) & set(metrics))
+            if clash:
+                raise KeyError(f'DualTask loops: both tasks report {clash}; give their '
+                               'metrics different prefixes')
+            metrics.update(part)
+        return metrics
 
 
 class _DualTaskEvaluation:
@@ -21,10 +73,12 @@ class _DualTaskEvaluation:
 
     The stock ``dataloader``/``evaluator`` of the loop are the classification
     ones; ``seg_dataloader``/``seg_evaluator`` add the segmentation test set
-    (e.g. ``CocoMetric`` with ``prefix='seg'``). Both parts run in one
-    ``run()``: one ``before_*``/``after_*_epoch`` pair of hooks, one dict of
-    metrics whose keys carry each metric's prefix (``seg/...``, ``cls/...``),
-    so ``save_best`` can use any of them.
+    (e.g. ``CocoMetric`` with ``prefix='seg'``). The loop's ``dataloader``
+    then reads the lesion part then the classification part, and its
+    ``evaluator`` feeds each part's evaluator its batches: mmengine's own
+    ``run()`` runs both, with one ``before_*``/``after_*_epoch`` pair of
+    hooks and one dict of metrics whose keys carry each metric's prefix
+    (``seg/...``, ``cls/...``), so ``save_best`` can use any of them.
 
     ``--out results.pkl`` (mmdet's ``tools/test.py`` adds a ``DumpDetResults``
     metric to the classification evaluator) writes the predictions of both
@@ -52,6 +106,9 @@ class _DualTaskEvaluation:
             for metric in evaluator.metrics:
                 if getattr(metric, 'out_dir', 'absent') is None:
                     metric.out_dir = runner.log_dir
+        if len(self.parts) > 1:
+            self.dataloader = _PartsLoader(self.parts)
+            self.evaluator = _PartsEvaluator(self.dataloader)
 
     def _split_dumps(self) -> List[Tuple[str, List[str]]]:
         """Move each DumpResults metric of the classification evaluator into
@@ -84,26 +141,13 @@ class _DualTaskEvaluation:
                 print_log(f'predictions of both sets written to {metric.out_file_path} '
                           f'({", ".join(files)}: each set alone)', logger='current')
 
-    def _evaluate_parts(self) -> Dict[str, float]:
-        cls_part = (self.dataloader, self.evaluator)
-        metrics: Dict[str, float] = {}
+    def _run_writing_dumps(self, run) -> dict:
         joins = self._split_dumps()
         done = False
         try:
-            for dataloader, evaluator in self.parts:
-                # run_iter() of the parent and the log processor read these
-                self.dataloader, self.evaluator = dataloader, evaluator
-                for idx, data_batch in enumerate(dataloader):
-                    self.run_iter(idx, data_batch)
-                part = evaluator.evaluate(len(dataloader.dataset))
-                clash = sorted(set(part) & set(metrics))
-                if clash:
-                    raise KeyError(f'{type(self).__name__}: both tasks report {clash}; '
-                                   f'give their metrics different prefixes')
-                metrics.update(part)
+            metrics = run()
             done = True
         finally:
-            self.dataloader, self.evaluator = cls_part
             self._join_dumps(joins, write=done)
         return metrics
 
@@ -128,18 +172,6 @@ class DualTaskValLoop(_DualTaskEvaluation, ValLoop):
                  fp16: bool = False) -> None:
         super().__init__(runner, dataloader, evaluator, fp16)
         self._init_seg_part(runner, seg_dataloader, seg_evaluator)
-
-    def run(self) -> dict:
-        self.runner.call_hook('before_val')
-        self.runner.call_hook('before_val_epoch')
-        self.runner.model.eval()
-        self.val_loss.clear()
-        metrics = self._evaluate_parts()
-        if self.val_loss:
-            metrics.update(_parse_losses(self.val_loss, 'val'))
-        self.runner.call_hook('after_val_epoch', metrics=metrics)
-        self.runner.call_hook('after_val')
-        return metrics
 
 
 @LOOPS.register_module()
@@ -178,13 +210,4 @@ class DualTaskTestLoop(_DualTaskEvaluation, TestLoop):
         # instead of testing a partly random model.
         if self.runner._load_from:
             check_checkpoint_matches(self.runner.model, str(self.runner._load_from))
-        self.runner.call_hook('before_test')
-        self.runner.call_hook('before_test_epoch')
-        self.runner.model.eval()
-        self.test_loss.clear()
-        metrics = self._evaluate_parts()
-        if self.test_loss:
-            metrics.update(_parse_losses(self.test_loss, 'test'))
-        self.runner.call_hook('after_test_epoch', metrics=metrics)
-        self.runner.call_hook('after_test')
-        return metrics
+        return self._run_writing_dumps(super().run)
