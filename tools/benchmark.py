@@ -7,7 +7,9 @@ same synthetic 512x512 slice, with the box score threshold at 0 so that the
 post-processing keeps the full 128 detections (masks pasted for all of them).
 Prints one table: parameters, inference seconds per slice (median), training
 seconds per iteration (SSM: segmentation step + classification step, batch 1)
-and peak resident memory.
+and peak resident memory; ``--out bench.json`` writes it also as JSON, with the
+machine, the versions and each figure's ratio to stock Mask R-CNN R50 measured in
+the same run (compare machines by these ratios, not by seconds).
 """
 import argparse
 import json
@@ -37,6 +39,52 @@ CASES = {
          'model.roi_head.mask_head.type': 'FCNMaskHead'}),
     'mask-rcnn-r50': ('stock mmdet Mask R-CNN R50-FPN (1 class, 512x512)', STOCK, {}),
 }
+STOCK_CASE = 'mask-rcnn-r50'
+# Not measured by this script: what it is compared with, and where each figure is from.
+REFERENCE = [
+    dict(what="authors' code (AlexTS1980/COVID-Single-Shot-Model), CPU, 2 threads",
+         infer_s=0.47, rss_gb=1.2, source='measured on this project\'s 2-core machines, '
+         'same 512x512 slice and 128 detections (issue 12 of this project)'),
+    dict(what="authors' code, NVIDIA H100", infer_s=0.0139, train_s=0.041,
+         source='measured on this project\'s H100 machine (issue 12 of this project)'),
+]
+
+
+def report(rows: dict, device: str, repeats: int, rounds: int) -> dict:
+    """The run as JSON: machine, versions, per-case medians and their ratio to
+    stock Mask R-CNN R50 of the same run, the reference figures with sources.
+
+    Args:
+        rows: ``{case: {params, dets, infer, train, rss_mb[, gpu_mb]}}`` medians.
+    """
+    import platform
+
+    import mmcv
+    import mmdet
+    import torch
+
+    stock = rows.get(STOCK_CASE)
+    cases = {}
+    for name, r in rows.items():
+        case = dict(label=CASES[name][0], params=int(r['params']), detections=int(r['dets']),
+                    infer_s_per_slice=r['infer'], train_s_per_iter=r['train'],
+                    peak_rss_gb=r['rss_mb'] / 1024)
+        if 'gpu_mb' in r and device == 'cuda':
+            case['peak_gpu_gb'] = r['gpu_mb'] / 1024
+        if stock:
+            case['ratio_to_stock_r50'] = dict(
+                infer=r['infer'] / stock['infer'], train=r['train'] / stock['train'],
+                peak_rss=r['rss_mb'] / stock['rss_mb'])
+        cases[name] = case
+    return dict(
+        machine=dict(processor=platform.processor() or platform.machine(),
+                     cpus=os.cpu_count(), threads=torch.get_num_threads(), device=device,
+                     gpu=torch.cuda.get_device_name(0) if device == 'cuda' else None),
+        versions=dict(python=platform.python_version(), torch=torch.__version__,
+                      mmcv=mmcv.__version__, mmdet=mmdet.__version__),
+        slice='512x512, box score threshold 0 (all 128 detections, masks pasted)',
+        repeats=repeats, rounds=rounds, statistic='median', cases=cases,
+        reference=REFERENCE)
 
 
 def _slice(size: int = 512):
@@ -136,6 +184,7 @@ def main() -> None:
     parser.add_argument('--cases', nargs='+', default=list(CASES), choices=list(CASES))
     parser.add_argument('--rounds', type=int, default=1,
                         help='run the cases this many times, alternating')
+    parser.add_argument('--out', help='also write the table as JSON here')
     parser.add_argument('--case', help=argparse.SUPPRESS)  # internal: one case, JSON out
     args = parser.parse_args()
     if args.threads:
@@ -163,9 +212,9 @@ def main() -> None:
                 print(f'case {name} failed:\n{proc.stderr[-3000:]}', file=sys.stderr)
                 continue
             runs[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    rows = [(CASES[name][0], {key: statistics.median(r[key] for r in results)
-                              for key in results[0]})
-            for name, results in runs.items() if results]
+    medians = {name: {key: statistics.median(r[key] for r in results) for key in results[0]}
+               for name, results in runs.items() if results}
+    rows = [(CASES[name][0], r) for name, r in medians.items()]
 
     import platform
 
@@ -181,9 +230,15 @@ def main() -> None:
         print(f'{label:<52} {r["params"] / 1e6:7.2f}M {int(r["dets"]):5d} {r["infer"]:14.4f} '
               f'{r["train"]:13.4f} {r["rss_mb"] / 1024:8.2f}G'
               + (f' {r["gpu_mb"] / 1024:8.2f}G' if cuda else ''))
-    print('\nreference (task statement, measured on these machines, not by this script):\n'
-          '  authors\' code: 0.47 s/slice CPU (peak RSS 1.2 GB), 13.9 ms/slice and 41 ms/train '
-          'iter on an H100;\n  stock R50 Mask R-CNN: 1.41 s/slice CPU, 81 ms/slice H100')
+    print('\nreference (not measured by this script):')
+    for ref in REFERENCE:
+        figures = ', '.join(f'{k} {v}' for k, v in ref.items() if k.endswith(('_s', '_gb')))
+        print(f'  {ref["what"]}: {figures}\n    source: {ref["source"]}')
+    if args.out:
+        from mmdet_covid.engine.fileio import atomic_write_json
+        atomic_write_json(report(medians, args.device, args.repeats, args.rounds), args.out,
+                          indent=1)
+        print(f'written to {args.out}')
     if failed:
         sys.exit(f'failed cases: {", ".join(failed)}')
 
