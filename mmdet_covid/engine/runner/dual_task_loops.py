@@ -110,10 +110,10 @@ class _DualTaskEvaluation:
             self.dataloader = _PartsLoader(self.parts)
             self.evaluator = _PartsEvaluator(self.dataloader)
 
-    def _split_dumps(self) -> List[Tuple[str, List[str]]]:
+    def _split_dumps(self) -> List[Tuple[DumpResults, List[str]]]:
         """Move each DumpResults metric of the classification evaluator into
         one per part (``<stem>_lesion.pkl``, ``<stem>_cls.pkl``); returns
-        (combined file, part files) to join after the evaluation."""
+        (the metric, its part files) to join after the evaluation."""
         if len(self.parts) < 2:
             return []
         joins = []
