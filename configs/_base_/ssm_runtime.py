@@ -39,8 +39,11 @@ model_wrapper_cfg = dict(
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 
 # Lesion instances plus the predicted slice class on every drawn slice.
-visualizer = dict(type='SSMVisualizer', vis_backends=[dict(type='LocalVisBackend')],
-                  name='visualizer')
+# No fixed name (mmdet's default_runtime.py has 'visualizer'): each runner gets its
+# own, named after its run, so that runners built one after another in one process
+# (make demo: warm-up, joint phase, test) write to their own log folders.
+visualizer = dict(_delete_=True, type='SSMVisualizer',
+                  vis_backends=[dict(type='LocalVisBackend')])
 # Accuracies are 0 or 100 for a batch of one: show their running mean.
 log_processor = dict(custom_cfg=[
     dict(data_src='seg_acc', method_name='mean', window_size=50),

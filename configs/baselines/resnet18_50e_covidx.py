@@ -23,5 +23,8 @@ default_hooks = dict(
     logger=dict(type='StrictJsonLoggerHook'),
     checkpoint=dict(interval=1, max_keep_ckpts=3, save_best='cls/f1_weighted', rule='greater'))
 # the same for the validation scalars; draws the slice class
-visualizer = dict(type='SSMVisualizer', vis_backends=[dict(type='LocalVisBackend')],
-                  name='visualizer')
+# No fixed name (mmdet's default_runtime.py has 'visualizer'): each runner gets its
+# own, named after its run, so that runners built one after another in one process
+# (make demo: warm-up, joint phase, test) write to their own log folders.
+visualizer = dict(_delete_=True, type='SSMVisualizer',
+                  vis_backends=[dict(type='LocalVisBackend')])
