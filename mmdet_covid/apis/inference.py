@@ -87,18 +87,19 @@ def expand_sources(sources: Sequence[str], errors: Optional[List[dict]] = None) 
     return slices
 
 
-def _test_pipeline(model: nn.Module, load_options: Optional[dict] = None) -> Compose:
-    """The classification test pipeline of the model's config (every input
-    is a whole slice: load, resize, pack), ``load_options`` set on its
-    ``LoadCTSlice`` step."""
+def inference_steps(cfg, load_options: Optional[dict] = None,
+                    loader: Union[str, type] = 'LoadCTSlice') -> List[dict]:
+    """The classification test pipeline of a config as inference needs it:
+    every input is a whole slice (no ``BodyCrop``: no body box is given), its
+    ``LoadCTSlice`` step of type ``loader`` with ``load_options`` set."""
     steps = []
-    for step in model.cfg.test_dataloader.dataset.pipeline:
+    for step in cfg.test_dataloader.dataset.pipeline:
         if step['type'] == 'BodyCrop':
             continue
-        if step['type'] == 'LoadCTSlice' and load_options:
-            step = dict(step, **load_options)
-        steps.append(step)
-    return Compose(steps)
+        if step['type'] == 'LoadCTSlice':
+            step = dict(step, type=loader, **(load_options or {}))
+        steps.append(dict(step))  # copies: the caller may change them, not the config
+    return steps
 
 
 def _load(pipeline: Compose, info: dict) -> tuple:
@@ -146,7 +147,7 @@ def inference_ct_slices(model: nn.Module, sources: Union[str, Sequence[str]],
     """
     if isinstance(sources, str):
         sources = [sources]
-    pipeline = _test_pipeline(model, load_options)
+    pipeline = Compose(inference_steps(model.cfg, load_options))
     slices = expand_sources(sources, errors)
     for start in range(0, len(slices), batch_size):
         infos, batch, notes = [], [], []

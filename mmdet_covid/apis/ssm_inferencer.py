@@ -11,6 +11,7 @@ from mmengine.config import ConfigDict
 
 from ..datasets.ct_io import DICOM_SUFFIXES, is_nifti
 from ..datasets.transforms import CTInferencerLoader
+from .inference import inference_steps
 
 SLICE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff') + DICOM_SUFFIXES
 
@@ -49,17 +50,10 @@ class SSMInferencer(DetInferencer):
     def _init_pipeline(self, cfg: ConfigDict) -> Compose:
         """The classification test pipeline (whole slices), its loader swapped for
         :class:`CTInferencerLoader` and without ``BodyCrop`` (no body box given)."""
-        steps = []
-        for step in cfg.test_dataloader.dataset.pipeline:
-            step = dict(step)
-            if step['type'] == 'BodyCrop':
-                continue
-            if step['type'] == 'LoadCTSlice':
-                options = {k: v for k, v in step.items() if k != 'type'}
-                step = dict(type=CTInferencerLoader, **options, **self.load_options)
+        steps = inference_steps(cfg, self.load_options, loader=CTInferencerLoader)
+        for step in steps:
             if 'meta_keys' in step:  # no img_id at inference
                 step['meta_keys'] = tuple(k for k in step['meta_keys'] if k != 'img_id')
-            steps.append(step)
         if not any(s['type'] is CTInferencerLoader for s in steps):
             raise ValueError('SSMInferencer: no LoadCTSlice step in the config\'s '
                              'test_dataloader pipeline; expected an SSM config')
