@@ -161,3 +161,22 @@ def trained(prepared_phantom, tmp_path_factory):
     config = osp.join(work_dir, 'tiny_ssm.py')
     cfg.dump(config)
     return config, osp.join(work_dir, 'epoch_1.pth')
+
+
+@pytest.fixture(scope='session')
+def phantom_scans(tmp_path_factory):
+    """Three whole-scan phantoms (COVID-19, CP, Normal; 12 slices of 128x128, 5 mm) by
+    ``tools/make_phantom_scan.py``: ``{class: (scan folder, truth dict)}``."""
+    tools = osp.join(REPO_ROOT, 'tools')
+    if tools not in sys.path:
+        sys.path.insert(0, tools)
+    import make_phantom_scan
+
+    out = str(tmp_path_factory.mktemp('scans'))
+    scans = {}
+    for i, cls in enumerate(('COVID-19', 'CP', 'Normal')):
+        name = f'scan_{i}'
+        truth = make_phantom_scan.write_scan(out, name, cls, n_slices=12, size=128, seed=3,
+                                             scan_id=i)
+        scans[cls] = (osp.join(out, name), truth)
+    return scans

@@ -683,6 +683,7 @@ class SliceRenderer:
         noise = self.rng.standard_normal((s, s), dtype=np.float32)
         noise = cv2.GaussianBlur(noise, (ksize, ksize), sigma)
         hu = self.hu + noise * np.float32(self.a.noise_hu * np.sqrt(gain))
+        self.hu_final = hu  # what the image shows, in HU (whole-scan phantoms store it)
         level, width = LUNG_WINDOW
         scale = 255.0 / width
         img = np.clip(hu * scale + (0.5 - (level - width / 2) * scale), 0, 255)

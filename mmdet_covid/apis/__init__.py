@@ -1,4 +1,6 @@
 from .inference import expand_sources, inference_ct_slices, init_ssm
+from .scan_analysis import ScanAnalysis, analyze_scan
 from .ssm_inferencer import SSMInferencer
 
-__all__ = ['expand_sources', 'inference_ct_slices', 'init_ssm', 'SSMInferencer']
+__all__ = ['analyze_scan', 'expand_sources', 'inference_ct_slices', 'init_ssm', 'ScanAnalysis',
+           'SSMInferencer']

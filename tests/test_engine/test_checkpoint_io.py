@@ -59,3 +59,13 @@ def test_checkpoint_file_check(tmp_path):
     truncated.write_bytes(good.read_bytes()[:100])
     with pytest.raises(ValueError, match='truncated or corrupt'):
         check_checkpoint_file(str(truncated))
+
+
+def test_atomic_writes_get_the_mode_a_plain_open_gives(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        atomic_write_json({'a': 1}, tmp_path / 'report.json')
+    finally:
+        os.umask(umask)
+    # mkstemp's temporary file is 0600: others could not read a report written through it
+    assert (tmp_path / 'report.json').stat().st_mode & 0o777 == 0o644

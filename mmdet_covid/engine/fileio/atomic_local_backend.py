@@ -25,6 +25,10 @@ class AtomicLocalBackend(LocalBackend):
         os.makedirs(directory, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp-', suffix=osp.basename(filepath))
         try:
+            # mkstemp creates 0600; give the file the mode open() would (0666 less umask)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)
             with os.fdopen(fd, 'wb') as f:
                 f.write(obj)
                 f.flush()

@@ -1,0 +1,241 @@
+"""Writing a scan analysis: report.json, slices.csv, lesions.nii.gz, DICOM-SEG, report.html."""
+import base64
+import csv
+import html
+import io
+import os
+import os.path as osp
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from ..datasets.ct_io import apply_window
+from ..engine.fileio import atomic_write_json
+from ..utils.strict_json import strict_json
+from ..version import __version__
+from .burden import ZONES
+
+CSV_COLUMNS = ('index', 'name', 'z_mm', 'analysed', 'lung_pixels', 'lesion_pixels',
+               'lesion_area_mm2', 'lesions', 'top_lesion_score', 'predicted_class')
+
+
+def write_report(analysis, out_dir: str, key_slices: int = 3) -> Dict[str, str]:
+    """Write every output of a :class:`~mmdet_covid.apis.scan_analysis.ScanAnalysis`.
+
+    Returns:
+        ``{kind: path}`` of what was written (``json``, ``csv``, ``nifti``, ``html`` and,
+        for DICOM input, ``dicom_seg``).
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    paths = dict(json=osp.join(out_dir, 'report.json'), csv=osp.join(out_dir, 'slices.csv'),
+                 nifti=osp.join(out_dir, 'lesions.nii.gz'),
+                 html=osp.join(out_dir, 'report.html'))
+    if analysis.volume.kind == 'dicom':
+        paths['dicom_seg'] = osp.join(out_dir, 'lesions_seg.dcm')
+        write_dicom_seg(analysis, paths['dicom_seg'])
+    write_slices_csv(analysis.slices, analysis.scan, paths['csv'])
+    import nibabel as nib
+    nib.save(analysis.volume.to_nifti(analysis.lesion_labels), paths['nifti'])
+    write_html(analysis, paths['html'], key_slices)
+    report = analysis.to_dict()
+    report['outputs'] = {k: osp.basename(v) for k, v in paths.items()}
+    atomic_write_json(strict_json(report), paths['json'])
+    return paths
+
+
+def write_slices_csv(slices: List[dict], scan: Optional[dict], path: str) -> None:
+    classes = list(scan['probabilities']) if scan else []
+    with open(path, 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(list(CSV_COLUMNS) + [f'p_{c}' for c in classes])
+        for row in slices:
+            probs = row.get('probabilities', {})
+            writer.writerow([('' if row.get(c) is None else row.get(c)) for c in CSV_COLUMNS]
+                            + [probs.get(c, '') for c in classes])
+
+
+def write_dicom_seg(analysis, path: str) -> None:
+    """The lesion labels as a DICOM Segmentation object (highdicom) referencing the source
+    series: segment 1 ground-glass opacity, 2 consolidation; frames in the source
+    images' own pixel orientation."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    series = analysis.volume.series
+    labels = analysis.lesion_labels
+    flips = series.get('flips', {})
+    if flips.get('columns'):
+        labels = labels[:, :, ::-1]
+    if flips.get('rows'):
+        labels = labels[:, ::-1, :]
+    algorithm = hd.AlgorithmIdentificationSequence(
+        name='mmdet-covid Single Shot Model', version=__version__,
+        family=codes.cid7162.ArtificialIntelligence)
+    segments = [
+        hd.seg.SegmentDescription(
+            segment_number=number, segment_label=label,
+            segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+            segmented_property_type=prop,
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+            algorithm_identification=algorithm)
+        for number, label, prop in ((1, 'ground-glass opacity', codes.DCM.GroundGlassOpacity),
+                                    (2, 'consolidation', codes.SCT.Lesion))]
+    seg = hd.seg.Segmentation(
+        source_images=series['datasets'], pixel_array=np.ascontiguousarray(labels),
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=segments, series_instance_uid=hd.UID(), series_number=9001,
+        sop_instance_uid=hd.UID(), instance_number=1, manufacturer='mmdet-covid',
+        manufacturer_model_name='SSM', software_versions=__version__,
+        device_serial_number='none', series_description='SSM lesions (research use only)',
+        omit_empty_frames=True)
+    seg.save_as(path)
+
+
+# ---------------------------------------------------------------------- HTML
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=90, bbox_inches='tight')
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode('ascii')
+
+
+def _profile_figure(analysis) -> str:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    slices = analysis.slices
+    k = np.array([r['index'] for r in slices])
+    use_mm = analysis.volume.affine is not None
+    x = np.array([r['z_mm'] for r in slices], float) if use_mm else k
+    area_key = 'lesion_area_mm2' if use_mm else 'lesion_pixels'
+    area = np.array([r[area_key] for r in slices], float)
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 5), sharex=True)
+    classes = list(analysis.scan['probabilities']) if analysis.scan else []
+    for c in classes:
+        p = np.array([r['probabilities'][c] if r['analysed'] else np.nan for r in slices])
+        ax1.plot(x, p, marker='.', label=c)
+    ax1.set_ylabel('slice class\nprobability')
+    ax1.set_ylim(-0.02, 1.02)
+    if classes:
+        ax1.legend(loc='upper right', fontsize=8)
+    ax2.bar(x, area, width=(np.median(np.diff(x)) if len(x) > 1 else 1) * 0.8, color='tab:red')
+    ax2.set_ylabel('lesion area\n(mm²)' if use_mm else 'lesion area\n(pixels)')
+    ax2.set_xlabel('slice position z (mm), feet to head' if use_mm else
+                   'slice index, feet to head')
+    return _png(fig)
+
+
+def _key_slice_figure(analysis, k: int) -> str:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    grey = apply_window(analysis.volume.hu[k]).astype(np.float32) / 255.0
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    labels = analysis.lesion_labels[k]
+    for value, colour in ((1, (1.0, 0.85, 0.0)), (2, (1.0, 0.1, 0.1))):
+        sel = labels == value
+        rgb[sel] = 0.5 * rgb[sel] + 0.5 * np.asarray(colour)
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.imshow(rgb)
+    ax.contour(analysis.sides[k] > 0, levels=[0.5], colors=['tab:cyan'], linewidths=0.6)
+    row = analysis.slices[k]
+    ax.set_title(f"slice {k} ({html.escape(str(row['name']))})\n"
+                 f"{row.get('predicted_class', 'not analysed')}, {row['lesions']} lesion(s)",
+                 fontsize=8)
+    ax.axis('off')
+    return _png(fig)
+
+
+def _fmt(value, digits: int = 1) -> str:
+    if value is None:
+        return '-'
+    return f'{value:.{digits}f}'
+
+
+def _burden_table(burden: Dict[str, dict], ml: bool) -> str:
+    unit = 'mL' if ml else 'voxels'
+    key = 'ml' if ml else 'voxels'
+    head = (f'<tr><th>region</th><th>lung ({unit})</th><th>lesion ({unit})</th>'
+            f'<th>lesion % of lung</th><th>GGO ({unit})</th><th>consolidation ({unit})</th>'
+            '<th>GGO %</th><th>consolidation %</th></tr>')
+    regions = ['total', 'right', 'left'] + [f'{s}_{z}' for s in ('right', 'left')
+                                             for z in reversed(ZONES)]
+    rows = []
+    for region in regions:
+        r = burden[region]
+        digits = 1 if ml else 0
+        rows.append(
+            f"<tr><td>{region.replace('_', ' ')}</td><td>{_fmt(r[f'lung_{key}'], digits)}</td>"
+            f"<td>{_fmt(r[f'lesion_{key}'], digits)}</td><td>{_fmt(r['lesion_percent'])}</td>"
+            f"<td>{_fmt(r[f'ggo_{key}'], digits)}</td>"
+            f"<td>{_fmt(r[f'consolidation_{key}'], digits)}</td>"
+            f"<td>{_fmt(r['ggo_percent'])}</td><td>{_fmt(r['consolidation_percent'])}</td></tr>")
+    return f'<table>{head}{"".join(rows)}</table>'
+
+
+def write_html(analysis, path: str, key_slices: int = 3) -> None:
+    """One self-contained page (images embedded): decision, burden, profile, key slices."""
+    from ..apis.scan_analysis import RESEARCH_USE
+
+    e = html.escape
+    scan = analysis.scan
+    if scan:
+        probs = ''.join(f'<li>{e(c)}: {p:.1%}</li>' for c, p in scan['probabilities'].items())
+        decision = (f"<p class='decision'>Scan class: <b>{e(scan['class'])}</b></p>"
+                    f"<ul>{probs}</ul><p class='small'>{e(scan['rule'])}</p>")
+    else:
+        decision = '<p class="decision">No scan class: no slice with lung.</p>'
+    lesion_px = np.array([r['lesion_pixels'] for r in analysis.slices])
+    keys = [int(k) for k in np.argsort(-lesion_px, kind='stable')[:key_slices]
+            if lesion_px[k] > 0]
+    key_html = ''.join(f"<img src='data:image/png;base64,{_key_slice_figure(analysis, k)}'>"
+                       for k in keys) or '<p>No lesion found.</p>'
+    geometry = analysis.volume.geometry()
+    ml = analysis.volume.voxel_ml is not None
+    warn_html = ''.join(f'<li>{e(w)}</li>' for w in analysis.warnings) or '<li>none</li>'
+    settings = analysis.settings
+    counts = analysis.counts
+    model = analysis.model
+    page = f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Scan analysis: {e(analysis.volume.source)}</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; max-width: 1100px; }}
+.notice {{ background: #fff3cd; border: 1px solid #e0c060; padding: .6em; }}
+.decision {{ font-size: 1.4em; }} .small {{ font-size: .85em; color: #555; }}
+table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #bbb; padding: 3px 8px;
+text-align: right; }} td:first-child {{ text-align: left; }}
+img {{ margin: 4px; }}
+</style></head><body>
+<h1>CT scan analysis</h1>
+<p class="notice"><b>{e(RESEARCH_USE)}</b></p>
+<p>Input: <code>{e(analysis.volume.source)}</code> ({e(analysis.volume.kind)}),
+{geometry['shape_slices_rows_columns'][0]} slices of
+{geometry['shape_slices_rows_columns'][2]}x{geometry['shape_slices_rows_columns'][1]} pixels,
+spacing (slice, row, column) {e(str(geometry['spacing_mm_slice_row_column']))} mm.
+Analysed slices: {counts['analysed']} ({counts['skipped_no_lung']} without lung skipped).</p>
+<h2>Decision</h2>{decision}
+<h2>Lesion burden</h2>
+{_burden_table(analysis.burden, ml)}
+<p class="small">Lesions: detections scored &ge; {settings['lesion_score_thr']:g}.
+Ground glass: lesion voxels below {settings['consolidation_hu']:g} HU; consolidation: at or
+above. Lung: classical mask (HU threshold {settings['lung_threshold_hu']:g}, connected
+components, holes filled; not a trained lung model) plus the lesions found
+({counts['lesion_voxels_added_to_lung']} lesion voxels added). Zones: thirds of each lung's
+extent along the body axis.</p>
+<h2>Along the scan</h2>
+<img src="data:image/png;base64,{_profile_figure(analysis)}">
+<h2>Key slices (most lesion area)</h2>
+<p class="small">Yellow: ground glass; red: consolidation; cyan: lung mask.</p>
+{key_html}
+<h2>Warnings</h2><ul>{warn_html}</ul>
+<h2>Provenance</h2>
+<p class="small">Model config <code>{e(str(model['config']))}</code>, checkpoint
+<code>{e(str(model['checkpoint']))}</code> (SHA-256 {e(str(model['checkpoint_sha256']))}),
+mmdet-covid {e(__version__)}. Every number on this page is in <code>report.json</code>.</p>
+</body></html>
+"""
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(page)

@@ -1,0 +1,53 @@
+"""The classical lung mask against the phantom's drawn lungs."""
+import os.path as osp
+
+import numpy as np
+import pytest
+
+from mmdet_covid.datasets.ct_volume import read_ct_volume
+from mmdet_covid.scan import LEFT, RIGHT, assign_sides, lung_mask
+
+
+def _truth(folder):
+    mask = read_ct_volume(osp.join(folder, 'truth_mask.nii.gz')).hu
+    return np.rint(mask).astype(np.uint8)
+
+
+@pytest.mark.parametrize('cls', ['Normal', 'COVID-19', 'CP'])
+def test_lung_mask_matches_the_drawn_lungs(phantom_scans, cls):
+    folder, truth = phantom_scans[cls]
+    vol = read_ct_volume(osp.join(folder, 'dicom'))
+    sides, midline = lung_mask(vol.hu, vol.spacing)
+    drawn = _truth(folder)
+    lungs = sides > 0
+    dice = 2 * (lungs & (drawn >= 1)).sum() / (lungs.sum() + (drawn >= 1).sum())
+    # dense lesions against the chest wall are not air: the mask misses them (CP most)
+    assert dice > (0.9 if cls == 'CP' else 0.95)
+    # with the lesions added (as the scan analysis does), the lung volume is within 3%
+    sides, _ = assign_sides(sides, drawn >= 2, midline)
+    assert (sides > 0).sum() == pytest.approx(truth['voxels']['lung'], rel=0.03)
+    assert (sides == RIGHT).sum() == pytest.approx(truth['voxels']['right_lung'], rel=0.05)
+    assert (sides == LEFT).sum() == pytest.approx(truth['voxels']['left_lung'], rel=0.05)
+
+
+def test_outside_air_and_small_pockets_are_not_lung():
+    hu = np.full((3, 40, 60), -1000, np.float32)  # room air
+    hu[:, 5:35, 5:55] = 40  # a body
+    hu[:, 10:30, 10:25] = -850  # right lung (image left)
+    hu[:, 10:30, 35:50] = -850  # left lung
+    hu[:, 12:14, 28:30] = -900  # a small air pocket (the trachea) in the mediastinum
+    hu[:, 20:24, 15:19] = 30  # a vessel inside the right lung: a hole, filled
+    sides, midline = lung_mask(hu, (5.0, 1.0, 1.0), closing_mm=0)
+    assert (sides[:, 10:30, 10:25] == RIGHT).all() and (sides[:, 10:30, 35:50] == LEFT).all()
+    assert (sides > 0).sum() == 3 * (20 * 15 * 2)  # nothing else: no air outside, no pocket
+    np.testing.assert_allclose(midline, 29.5)
+
+
+def test_lungs_that_touch_are_split_at_the_body_midline():
+    hu = np.full((2, 40, 60), -1000, np.float32)
+    hu[:, 5:35, 5:55] = 40
+    hu[:, 10:30, 10:50] = -850  # one air region across the middle
+    sides, _ = lung_mask(hu, None, closing_mm=0)
+    assert (sides[:, 10:30, 10:30] == RIGHT).all() and (sides[:, 10:30, 30:50] == LEFT).all()
+    with pytest.raises(ValueError, match='expected \\(slices, rows, columns\\)'):
+        lung_mask(hu[0])

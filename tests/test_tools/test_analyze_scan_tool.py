@@ -1,0 +1,59 @@
+"""tools/analyze_scan.py and tools/make_phantom_scan.py from the command line."""
+import json
+import os
+import os.path as osp
+
+import analyze_scan
+import make_phantom_scan
+import pydicom
+
+
+def test_analyze_scan_writes_the_report_and_prints_the_decision(model_files, phantom_scans,
+                                                               tmp_path, capsys):
+    config, checkpoint = model_files
+    folder, _ = phantom_scans['CP']
+    out = tmp_path / 'report'
+    code = analyze_scan.main([config, checkpoint, osp.join(folder, 'dicom'), '--out-dir',
+                              str(out), '--batch-size', '3', '--no-progress',
+                              '--lesion-score-thr', '0', '--cfg-options',
+                              'model.test_cfg.rcnn.score_thr=0.0'])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert '12 slices, 12 analysed, 0 without lung' in printed
+    assert 'scan class: ' in printed and ' mL of ' in printed
+    assert f'report: {out / "report.html"}' in printed and 'not a medical device' in printed
+    assert sorted(os.listdir(out)) == ['lesions.nii.gz', 'lesions_seg.dcm', 'report.html',
+                                       'report.json', 'slices.csv']
+    report = json.loads((out / 'report.json').read_text())
+    assert report['settings']['batch_size'] == 3 and report['settings']['lesion_score_thr'] == 0
+    assert report['model']['checkpoint'] == checkpoint
+
+
+def test_analyze_scan_names_what_it_cannot_read(model_files, phantom_scans, tmp_path, capsys):
+    config, checkpoint = model_files
+    missing = str(tmp_path / 'nowhere')
+    assert analyze_scan.main([config, checkpoint, missing, '--out-dir', str(tmp_path / 'o'),
+                              '--no-progress']) == 2
+    assert f'error: {missing}: does not exist' in capsys.readouterr().err
+    folder, truth = phantom_scans['Normal']
+    mr = tmp_path / 'mr'
+    os.makedirs(mr)
+    for name in truth['slice_files_in_order']:
+        ds = pydicom.dcmread(osp.join(folder, 'dicom', name))
+        ds.Modality = 'MR'
+        ds.save_as(mr / name)
+    assert analyze_scan.main([config, checkpoint, str(mr), '--out-dir', str(tmp_path / 'o'),
+                              '--no-progress']) == 2
+    assert 'Modality MR; expected CT' in capsys.readouterr().err
+    assert not (tmp_path / 'o').exists()
+
+
+def test_make_phantom_scan_command(tmp_path, capsys):
+    make_phantom_scan.main(['--out', str(tmp_path), '--scans', '2', '--slices', '3',
+                            '--size', '64'])
+    printed = capsys.readouterr().out
+    assert 'scan_000_COVID19: COVID-19, 3 slices' in printed and 'scan_001_CP: CP' in printed
+    truth = json.loads((tmp_path / 'scan_001_CP' / 'truth.json').read_text())
+    assert len(os.listdir(tmp_path / 'scan_001_CP' / 'dicom')) == 3
+    assert truth['voxels']['lesion'] == sum(truth['slice_lesion_pixels'])
+    assert truth['voxels']['right_lung'] + truth['voxels']['left_lung'] == truth['voxels']['lung']

@@ -1,0 +1,100 @@
+"""Analyse one whole CT scan: the scan-level class and the lesion burden, with a report.
+
+INPUT is a DICOM series folder (read with pydicom; slices ordered by position, HU from
+RescaleSlope/Intercept), a NIfTI volume, or a folder of slice images (no physical units).
+Writes to ``--out-dir``: ``report.json``, ``slices.csv``, ``lesions.nii.gz`` (lesion labels
+on the input's geometry: 1 ground glass, 2 consolidation), ``lesions_seg.dcm`` (DICOM-SEG
+referencing the series, DICOM input only) and ``report.html``.
+
+Research use only; not a medical device.
+
+Example::
+
+    python tools/analyze_scan.py configs/ssm/ssm_r18-b3-aug_demo_phantom.py \\
+        work_dirs/demo/epoch_1.pth data/phantom/scans/scan_000_COVID19/dicom \\
+        --out-dir work_dirs/demo/scan_report
+"""
+import argparse
+import os.path as osp
+import sys
+import time
+import warnings
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from mmengine.config import DictAction
+
+    parser = argparse.ArgumentParser(description='Scan-level class and lesion burden of one '
+                                                 'CT scan (research use only).')
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('input', help='DICOM series folder, NIfTI volume, or folder of slice '
+                                      'images')
+    parser.add_argument('--out-dir', required=True)
+    parser.add_argument('--series', default=None, metavar='UID',
+                        help='SeriesInstanceUID to read (default: the axial CT series with '
+                             'most slices)')
+    parser.add_argument('--batch-size', type=int, default=4)
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--lesion-score-thr', type=float, default=0.75,
+                        help='detections from this score are lesions (the paper\'s 0.75)')
+    parser.add_argument('--min-lesion-slices', type=int, default=1,
+                        help='lesion slices needed to call the scan diseased')
+    parser.add_argument('--consolidation-hu', type=float, default=-300.0,
+                        help='lesion voxels from this HU are consolidation, below it GGO')
+    parser.add_argument('--lung-threshold-hu', type=float, default=-500.0)
+    parser.add_argument('--force', action='store_true',
+                        help='read a DICOM series whose Modality is not CT')
+    parser.add_argument('--no-progress', action='store_true')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+                        help='override config keys (mmengine syntax)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.batch_size < 1:
+        raise SystemExit(f'--batch-size {args.batch_size}: expected at least 1')
+    import mmdet_covid  # noqa: F401
+    from mmdet_covid.apis import analyze_scan, init_ssm
+    from mmdet_covid.datasets.ct_io import CTInputWarning, CTReadError
+    from mmdet_covid.scan.report import write_report
+
+    start = time.perf_counter()
+    model = init_ssm(args.config, args.checkpoint, device=args.device, cfg_options=args.cfg_options)
+    warnings.simplefilter('ignore', CTInputWarning)  # collected in the report, printed below
+    try:
+        analysis = analyze_scan(
+            model, args.input, batch_size=args.batch_size, series_uid=args.series,
+            lesion_score_thr=args.lesion_score_thr, min_lesion_slices=args.min_lesion_slices,
+            consolidation_hu=args.consolidation_hu,
+            lung_threshold_hu=args.lung_threshold_hu, checkpoint=args.checkpoint,
+            allow_non_ct=args.force, progress=not args.no_progress)
+    except CTReadError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
+    analysis.timings['total_with_model_load'] = time.perf_counter() - start
+    paths = write_report(analysis, args.out_dir)
+    scan, burden, counts = analysis.scan, analysis.burden['total'], analysis.counts
+    print(f'{args.input}: {counts["slices"]} slices, {counts["analysed"]} analysed, '
+          f'{counts["skipped_no_lung"]} without lung')
+    if scan:
+        probs = ', '.join(f'{c} {p:.1%}' for c, p in scan['probabilities'].items())
+        print(f'scan class: {scan["class"]} ({probs}; {scan["lesion_slices"]} lesion slices)')
+    unit = 'mL' if 'lesion_ml' in burden else 'voxels'
+    key = 'ml' if unit == 'mL' else 'voxels'
+    pct = burden['lesion_percent']
+    print(f'lesions: {burden[f"lesion_{key}"]:.1f} {unit} of {burden[f"lung_{key}"]:.1f} {unit} '
+          f'lung ({"-" if pct is None else f"{pct:.1f}%"}); ground glass '
+          f'{burden[f"ggo_{key}"]:.1f}, consolidation {burden[f"consolidation_{key}"]:.1f}')
+    for note in analysis.warnings:
+        print(f'warning: {note}')
+    print(f'time: {analysis.timings["total_with_model_load"]:.1f} s '
+          f'(model {analysis.timings["model"]:.1f} s)')
+    print(f'report: {osp.abspath(paths["html"])}')
+    print('Research use only; not a medical device.')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
