@@ -61,7 +61,8 @@ def main(argv=None) -> int:
     from mmdet_covid.scan.report import write_report
 
     start = time.perf_counter()
-    model = init_ssm(args.config, args.checkpoint, device=args.device, cfg_options=args.cfg_options)
+    model = init_ssm(args.config, args.checkpoint, device=args.device,
+                     cfg_options=args.cfg_options)
     warnings.simplefilter('ignore', CTInputWarning)  # collected in the report, printed below
     try:
         analysis = analyze_scan(

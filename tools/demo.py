@@ -15,7 +15,10 @@
    run (``DualTaskTestLoop``);
 4. draws overlays of a few test slices (lesion masks and boxes, predicted
    class and probabilities) and prints one table of the results, next to
-   chance, the ResNet18 baseline and the learning curve of the same recipe.
+   chance, the ResNet18 baseline and the learning curve of the same recipe;
+5. analyses one whole-scan phantom (a COVID-19 patient written as a DICOM
+   series, ``tools/make_phantom_scan.py``) as ``tools/analyze_scan.py`` does
+   and prints where its report is (``--scan-slices 0`` skips it).
 
 The full log and metrics are in the work dir; the console shows progress bars.
 """
@@ -125,6 +128,39 @@ def draw_overlays(model, cfg, data_root: str, out_dir: str, per_class: int = 2) 
     return written
 
 
+def analyse_phantom_scan(model, data_root: str, seed: int, out_dir: str,
+                         slices: int = 40) -> dict:
+    """Write one whole-scan phantom (a COVID-19 patient, DICOM series) unless it is there,
+    analyse it with the trained model (tools/analyze_scan.py's API), write the report."""
+    sys.path.insert(0, osp.join(REPO, 'tools'))
+    import make_phantom_scan
+
+    from mmdet_covid.apis import analyze_scan
+    from mmdet_covid.scan.report import write_report
+
+    folder = osp.join(data_root, 'scans', 'scan_000_COVID19')
+    truth_file = osp.join(folder, 'truth.json')
+    truth = None
+    if osp.exists(truth_file):
+        with open(truth_file) as f:
+            truth = json.load(f)
+    if not truth or truth.get('seed') != seed or \
+            truth.get('shape_slices_rows_columns') != [slices, 512, 512]:
+        print(f'[demo] writing a whole-scan phantom to {folder}')
+        truth = make_phantom_scan.write_scan(osp.dirname(folder), osp.basename(folder),
+                                             'COVID-19', slices, 512, seed)
+    start = time.time()
+    analysis = analyze_scan(model, osp.join(folder, 'dicom'), batch_size=4)
+    paths = write_report(analysis, out_dir)
+    total = analysis.burden['total']
+    return {'input': osp.join(folder, 'dicom'), 'truth_class': truth['cls'],
+            'truth_lesion_ml': truth['ml']['lesion'],
+            'truth_lesion_percent': truth['lesion_percent_of_lung'],
+            'class': analysis.scan['class'] if analysis.scan else None,
+            'lesion_ml': total['lesion_ml'], 'lesion_percent': total['lesion_percent'] or 0.0,
+            'seconds': time.time() - start, 'report': paths['html']}
+
+
 def print_table(metrics: dict, warmup: tuple, joint: tuple, total_s: float,
                 score_thr: float) -> None:
     """One table: segmentation AP, classification results, times."""
@@ -143,6 +179,13 @@ def print_table(metrics: dict, warmup: tuple, joint: tuple, total_s: float,
             ('F1, support-weighted (paper)', metrics.get('cls/f1_weighted'), ''),
             ('F1, macro', metrics.get('cls/f1_macro'), ''),
         ]),
+        ('Per patient, same split (the scan rule of tools/analyze_scan.py)', [
+            ('patients', metrics.get('patient/patients'), 'n'),
+            *[(f'sensitivity {c}', metrics.get(f'patient/sensitivity_{c}'), '%')
+              for c in ('COVID-19', 'CP', 'Normal')],
+            ('accuracy', metrics.get('patient/accuracy'), '%'),
+            ('F1, support-weighted', metrics.get('patient/f1_weighted'), ''),
+        ]),
         ('Time (this machine)', [
             (f'warm-up, {warmup_iters} segmentation steps (s)', warmup_s, ''),
             (f'joint, {iters} iterations (s)', train_s, ''),
@@ -154,9 +197,10 @@ def print_table(metrics: dict, warmup: tuple, joint: tuple, total_s: float,
     for title, rows in sections:
         print(title)
         for name, value, unit in rows:
-            shown = 'n/a' if value is None else f'{value:.4f}' if unit == '' and value < 10 \
-                else f'{value:.2f}'
-            print(f'    {name:<36} {shown}{unit if value is not None else ""}')
+            shown = 'n/a' if value is None else f'{value:.0f}' if unit == 'n' else \
+                f'{value:.4f}' if unit == '' and value < 10 else f'{value:.2f}'
+            suffix = unit if value is not None and unit != 'n' else ''
+            print(f'    {name:<36} {shown}{suffix}')
     print('=' * 64)
     for key, target in TARGETS.items():
         value = metrics.get(key)
@@ -203,6 +247,8 @@ def main() -> None:
     parser.add_argument('--seed', type=int, default=0, help='seed of the phantom')
     parser.add_argument('--train-seed', type=int, default=None,
                         help='seed of the training run (default: the config\'s, 0)')
+    parser.add_argument('--scan-slices', type=int, default=40,
+                        help='slices of the whole-scan phantom analysed at the end (0: none)')
     parser.add_argument('--joint-iters', type=int, default=None,
                         help='iterations of the joint phase (default: the config\'s)')
     args = parser.parse_args()
@@ -239,18 +285,30 @@ def main() -> None:
     metrics = tester.test()
     overlays = draw_overlays(tester.model, cfg, data_root, osp.join(work_dir, 'overlays'))
 
+    scan = None
+    if args.scan_slices > 0:
+        scan = analyse_phantom_scan(tester.model, data_root, args.seed,
+                                    osp.join(work_dir, 'scan_report'), args.scan_slices)
     total_s = time.time() - start
     from mmdet_covid.engine.fileio import atomic_write_json
     from mmdet_covid.utils.strict_json import strict_json
     atomic_write_json(strict_json(dict(
         metrics=metrics, warmup_seconds=warmup_s, warmup_iterations=warmup_iters,
         joint_seconds=train_s, joint_iterations=iters, wall_seconds=total_s,
-        warmup_segm_ap50=warmup_ap)), osp.join(work_dir, 'demo_results.json'), indent=2)
+        warmup_segm_ap50=warmup_ap, scan_analysis=scan)),
+        osp.join(work_dir, 'demo_results.json'), indent=2)
     print_table(metrics, (warmup_s, warmup_iters), (train_s, iters), total_s,
                 cfg.model.test_cfg.rcnn.score_thr)
     print_reference_levels(iters, train_s / max(iters, 1))
     print(f'[demo] overlays: {osp.dirname(overlays[0]) if overlays else "none"} '
           f'({len(overlays)} slices); metrics: {work_dir}/demo_results.json')
+    if scan is None:
+        return
+    print(f'[demo] scan analysis of {scan["input"]} (truth: {scan["truth_class"]}, lesions '
+          f'{scan["truth_lesion_ml"]:.1f} mL = {scan["truth_lesion_percent"]:.1f}% of the lung): '
+          f'class {scan["class"]}, lesions {scan["lesion_ml"]:.1f} mL = '
+          f'{scan["lesion_percent"]:.1f}% ({scan["seconds"]:.0f} s)')
+    print(f'[demo] scan report: {scan["report"]}')
 
 
 if __name__ == '__main__':

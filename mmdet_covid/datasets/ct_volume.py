@@ -15,10 +15,11 @@ voxel indices to the scanner's world coordinates, and what it came from.
 * NIfTI: nibabel, as :func:`~mmdet_covid.datasets.ct_io.load_nifti_hu` (reoriented to RAS,
   then to display orientation); the original header is kept so that label volumes can be
   written back on the input's own voxel grid (:meth:`CTVolume.to_source_grid`).
-* A folder of slice images (PNG/JPEG, 16-bit PNG, single DICOM files without series
-  information): sorted by name in natural order (``2.png`` before ``10.png``), no physical
-  units. 8-bit images are already in a display window: their HU are approximated by
-  inverting the lung window (exact for values inside the window, clipped outside it).
+* A folder of slice images (PNG/JPEG, 16-bit PNG; DICOM files among them are read one by
+  one): sorted by name in natural order (``2.png`` before ``10.png``), no physical units.
+  8-bit images are already in a display window: their HU are approximated by inverting the
+  lung window (exact for values inside the window, clipped outside it). A folder without
+  PNG/JPEG files but with DICOM files is read as a DICOM series.
 """
 import os
 import os.path as osp

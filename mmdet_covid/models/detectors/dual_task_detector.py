@@ -97,6 +97,13 @@ class DualTaskDetector(TwoStageDetector):
             ones (a minibatch at the cost of batch size 1); ``slice_loss``
             and ``slice_acc`` are then those of that minibatch. Not in the
             paper, which trains S at batch size 1. Defaults to None.
+        channels_last (bool): Keep the images, the convolution weights and
+            so the feature maps in channels-last memory order (NHWC), which
+            oneDNN's CPU convolutions run faster (measured: backbone + neck
+            0.14 -> 0.10 s per 512x512 slice on 2 cores); the RoI features
+            of :class:`SparseRoIAlign` come out in that order without a
+            copy. Only the memory layout changes: the same numbers up to
+            float rounding, the same ``state_dict``. Defaults to True.
         Other args: see :class:`TwoStageDetector`.
     """
 
@@ -109,6 +116,7 @@ class DualTaskDetector(TwoStageDetector):
                  update_rule: str = 's_and_backbone',
                  cls_step_norm_eval: bool = True,
                  cls_replay: OptConfigType = None,
+                 channels_last: bool = True,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
@@ -139,6 +147,15 @@ class DualTaskDetector(TwoStageDetector):
                 f'DualTaskDetector: cls_replay needs update_rule=\'s_only\' (remembered '
                 f'RoI batches carry no gradient to the backbone), got {update_rule!r}')
         self.cls_replay = RoIBatchReplay(**cls_replay) if cls_replay is not None else None
+        self.channels_last = channels_last
+        if channels_last:  # 4-D weights; init and load_state_dict copy into them in place
+            self.to(memory_format=torch.channels_last)
+
+    def extract_feat(self, batch_inputs: Tensor):
+        """The stock features, of channels-last images if ``channels_last``."""
+        if self.channels_last:
+            batch_inputs = batch_inputs.contiguous(memory_format=torch.channels_last)
+        return super().extract_feat(batch_inputs)
 
     def _cls_step_norm_layers(self) -> List[_BatchNorm]:
         """The BatchNorm layers that run in eval mode in the classification step."""

@@ -112,7 +112,8 @@ class SparseRoIAlign(nn.Module):
                                  'avg', aligned)
 
     def forward(self, feats: Tensor, rois: Tensor) -> Tensor:
-        """``(B, C, H, W)`` features, ``(N, 5)`` RoIs -> ``(N, C, PH, PW)``."""
+        """``(B, C, H, W)`` features, ``(N, 5)`` RoIs -> ``(N, C, PH, PW)``, in
+        channels-last memory order on a CPU (the product's own order)."""
         if feats.is_cuda:
             return self._cuda_op(feats, rois)
         num_imgs, channels, height, width = feats.shape
@@ -124,7 +125,8 @@ class SparseRoIAlign(nn.Module):
                                   self.sampling_ratio, self.aligned)
         flat = feats.permute(0, 2, 3, 1).reshape(num_imgs * height * width, channels)
         out = torch.sparse.mm(matrix, flat)
-        return out.view(-1, out_h, out_w, channels).permute(0, 3, 1, 2).contiguous()
+        # (N, PH, PW, C) seen as (N, C, PH, PW): a channels-last tensor, no copy
+        return out.view(-1, out_h, out_w, channels).permute(0, 3, 1, 2)
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(output_size={self.output_size}, spatial_scale='

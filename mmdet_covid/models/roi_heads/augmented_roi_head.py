@@ -84,8 +84,17 @@ class AugmentedRoIHead(StandardRoIHead):
 
     def _bbox_forward(self, x: Tuple[Tensor], rois: Tensor) -> dict:
         """The stock box forward of the segmentation branch; inside
-        :meth:`keeping_box_forward` it also keeps the RoIs and their results."""
-        results = super()._bbox_forward(x, rois)
+        :meth:`keeping_box_forward` it also keeps the RoIs and their results.
+
+        The RoI features are made contiguous (NCHW) once, here: the box heads
+        flatten them in that order, and the image branch reads the same
+        features (from channels-last features, each flatten would copy)."""
+        bbox_feats = self.bbox_roi_extractor(x[:self.bbox_roi_extractor.num_inputs], rois)
+        if self.with_shared_head:
+            bbox_feats = self.shared_head(bbox_feats)
+        bbox_feats = bbox_feats.contiguous()
+        cls_score, bbox_pred = self.bbox_head(bbox_feats)
+        results = dict(cls_score=cls_score, bbox_pred=bbox_pred, bbox_feats=bbox_feats)
         if self._kept is not None:
             self._kept.append((rois, results))
         return results
@@ -139,5 +148,6 @@ class AugmentedRoIHead(StandardRoIHead):
         """
         rois = bbox2roi([res.bboxes for res in rpn_results_list])
         feats = self.bbox_roi_extractor(x[:self.bbox_roi_extractor.num_inputs], rois)
+        feats = feats.contiguous()  # flattened by the head
         cls_score, bbox_pred = self._image_forward(feats)
         return self._select(rois, cls_score, bbox_pred, batch_img_metas)

@@ -1,10 +1,12 @@
-"""FCNMaskHead whose mask pasting is vectorised over all masks of an image."""
+"""FCNMaskHead fast on a CPU: its per-pixel layers as two matrix products, a batched
+paste."""
 import numpy as np
 import torch
 from mmdet.models.roi_heads.mask_heads import FCNMaskHead
 from mmdet.registry import MODELS
 from mmengine.config import ConfigDict
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from ...utils import paste_masks
 
@@ -19,7 +21,51 @@ class BatchPasteMaskHead(FCNMaskHead):
     interpolation, so the output is the same. Only the paste is overridden.
     On CUDA the stock head already pastes in large chunks without host
     synchronisation (it was faster on an H100), so CUDA tensors go to it.
+
+    After its convolutions, the stock head upsamples with a 2x2 stride-2
+    deconvolution, applies ReLU and a 1x1 convolution to the class logits:
+    all three act on each pixel alone. :meth:`forward` computes them as two
+    matrix products on the pixels of the convolutions' output, in the
+    deconvolution's own output order, and reorders only the small logits map
+    (the same parameters and ``state_dict``; outputs equal up to float
+    rounding). On a CPU the stock layers spent about 110 ms on 128 RoIs, most
+    of it writing and reordering the (128, 128, 28, 28) upsampled map.
     """
+
+    def _fused_upsample(self) -> bool:
+        """Whether the upsampling is a deconvolution whose kernel equals its
+        stride, followed by ReLU and 1x1 logits: the case :meth:`forward` fuses."""
+        up, logits = self.upsample, self.conv_logits
+        return (self.upsample_method == 'deconv' and isinstance(up, nn.ConvTranspose2d)
+                and up.kernel_size == up.stride and up.padding == (0, 0)
+                and up.output_padding == (0, 0) and up.groups == 1
+                and up.dilation == (1, 1) and isinstance(logits, nn.Conv2d)
+                and logits.kernel_size == (1, 1) and logits.groups == 1
+                and logits.stride == (1, 1) and logits.padding == (0, 0))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Mask logits ``(N, num_classes, 2H, 2W)`` of RoI features ``(N, C, H, W)``."""
+        if x.numel() == 0 or not self._fused_upsample():
+            return super().forward(x)
+        for conv in self.convs:
+            x = conv(x)
+        n, c, h, w = x.shape
+        up, logits = self.upsample, self.conv_logits
+        kh, kw = up.kernel_size
+        mid, out = up.out_channels, logits.out_channels
+        # deconvolution weight (C, mid, kh, kw) -> columns ordered (a, b, mid): every
+        # pixel's (kh * kw) output positions, each a row of `mid` channels
+        weight = up.weight.permute(0, 2, 3, 1).reshape(c, kh * kw * mid)
+        pixels = x.permute(0, 2, 3, 1).reshape(n * h * w, c)
+        if up.bias is not None:
+            hidden = torch.addmm(up.bias.repeat(kh * kw), pixels, weight)
+        else:
+            hidden = pixels @ weight
+        hidden = self.relu(hidden).view(n * h * w * kh * kw, mid)
+        masks = F.linear(hidden, logits.weight.view(out, mid), logits.bias)
+        # (n, h, w, a, b, out) -> (n, out, h, a, w, b) -> (n, out, kh h, kw w)
+        masks = masks.view(n, h, w, kh, kw, out).permute(0, 5, 1, 3, 2, 4)
+        return masks.reshape(n, out, h * kh, w * kw)
 
     def _predict_by_feat_single(self,
                                 mask_preds: Tensor,

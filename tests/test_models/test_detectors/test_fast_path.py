@@ -1,0 +1,87 @@
+"""The fast CPU path (channels-last memory, the mask head's fused per-pixel layers)
+computes what the plain path computes, on fixed weights.
+
+Tolerances: 1e-4 on probabilities and scores, 1e-3 pixel on box coordinates, 1e-3
+relative on the losses of the first iteration (float32 rounding of differently ordered
+sums); masks may differ only where a pixel's mask probability lies within rounding of
+the 0.5 threshold."""
+import copy
+
+import torch
+from mmdet.models.roi_heads.mask_heads import FCNMaskHead
+from mmdet.registry import MODELS
+
+from tests.conftest import cls_batch, model_cfg, seg_batch
+from tests.test_models.test_detectors.test_dual_task_detector import optim
+
+
+def _pair():
+    torch.manual_seed(0)
+    fast = MODELS.build(model_cfg())
+    fast.init_weights()
+    plain = MODELS.build(model_cfg(channels_last=False))
+    plain.load_state_dict(fast.state_dict())
+    assert fast.channels_last and not plain.channels_last
+    conv = fast.backbone.conv1.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    return fast, plain
+
+
+def test_fast_and_plain_paths_predict_the_same():
+    fast, plain = _pair()
+    outs = []
+    for model in (fast, plain):
+        model.eval()
+        model.roi_head.test_cfg.score_thr = 0.0  # all 128 detections of the untrained model
+        with torch.no_grad():
+            data = model.data_preprocessor(seg_batch(2, size=256), False)
+            outs.append(model(**data, mode='predict'))
+    for a, b in zip(*outs):
+        ia, ib = a.pred_instances, b.pred_instances
+        assert len(ia) == len(ib) == 128
+        torch.testing.assert_close(a.pred_score, b.pred_score, atol=1e-4, rtol=0)
+        torch.testing.assert_close(ia.scores, ib.scores, atol=1e-4, rtol=0)
+        torch.testing.assert_close(ia.bboxes, ib.bboxes, atol=1e-3, rtol=0)
+        differ = (ia.masks != ib.masks).float().mean().item()
+        assert differ < 1e-4, f'{differ:.2e} of the mask pixels differ'
+
+
+def test_fast_and_plain_paths_train_the_same():
+    fast, plain = _pair()
+    losses = []
+    for model in (fast, plain):
+        model.train()
+        wrapper = optim(model, lr=1e-4)
+        torch.manual_seed(1)  # the same proposal sampling in both runs
+        run = []
+        for step in range(3):  # segmentation and classification steps, weights updated
+            run.append(model.train_step(seg_batch(1, size=128, seed=step), wrapper))
+            run.append(model.train_step(cls_batch([step % 3]), wrapper))
+        losses.append(run)
+    for i, (a, b) in enumerate(zip(*losses)):
+        assert a.keys() == b.keys()
+        # The first iteration agrees to float rounding. Later, Adam's updates of the
+        # rounding differences reorder the untrained model's near-equal scores (all
+        # about 0.5), so S's top-128 rows and the sampled RoIs may differ a little.
+        rtol = 1e-3 if i < 2 else 5e-2
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], atol=1e-4, rtol=rtol,
+                                       msg=f'step {i}, {key}')
+
+
+def test_fused_mask_head_equals_the_stock_layers_and_their_gradients():
+    torch.manual_seed(0)
+    head = MODELS.build(copy.deepcopy(model_cfg().roi_head.mask_head))
+    head.init_weights()
+    assert head._fused_upsample()
+    x = torch.randn(6, 256, 14, 14, requires_grad=True)
+    fused = head(x)
+    stock = FCNMaskHead.forward(head, x)
+    assert fused.shape == stock.shape == (6, 1, 28, 28)
+    torch.testing.assert_close(fused, stock, atol=1e-5, rtol=1e-5)
+    grads = [torch.autograd.grad(out.square().sum(), [x, head.upsample.weight,
+                                                     head.conv_logits.weight])
+             for out in (fused, stock)]
+    for g_fused, g_stock in zip(*grads):
+        torch.testing.assert_close(g_fused, g_stock, atol=1e-4, rtol=1e-4)
+    assert head(x[:0]).shape == (0, 1, 28, 28)  # no RoI: the stock path

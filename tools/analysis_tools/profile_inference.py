@@ -1,0 +1,123 @@
+"""Where the SSM's inference time goes, by component (the slice of tools/benchmark.py).
+
+    python tools/analysis_tools/profile_inference.py [CONFIG] [--repeats 10]
+        [--batch-size 1] [--threads N] [--out profile.json]
+
+Wraps the methods of one forward pass with timers (inclusive times, nested as the
+calls are) and prints the median seconds per slice of each, with its share of the
+whole, on the same synthetic 512x512 slice as the benchmark, all 128 detections kept
+(score threshold 0). Untrained weights: the work per slice is the same as a trained
+model's with 128 detections.
+"""
+import argparse
+import json
+import os.path as osp
+import statistics
+import sys
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(REPO, 'tools'))
+DEFAULT = osp.join(REPO, 'configs', 'ssm', 'ssm_r18-b3-aug_50e_cncb-covidx.py')
+
+# (label, owner path from the model, method): each call is timed, nested by depth
+STAGES = [
+    ('whole forward (test_step)', '', 'test_step'),
+    ('  backbone + neck (extract_feat)', '', 'extract_feat'),
+    ('  RPN: head + proposals (rpn_head.predict)', 'rpn_head', 'predict'),
+    ('  RoI box branch, both heads + selection (roi_head.predict_bbox)', 'roi_head',
+     'predict_bbox'),
+    ('    RoIAlign 7x7 (bbox_roi_extractor)', 'roi_head.bbox_roi_extractor', 'forward'),
+    ('    segmentation box head (bbox_head)', 'roi_head.bbox_head', 'forward'),
+    ('    image box head (image branch)', 'roi_head', '_image_forward'),
+    ('    box post-processing + NMS (bbox_head.predict_by_feat)', 'roi_head.bbox_head',
+     'predict_by_feat'),
+    ('  RoI batch for S (roi_batch_from_kept)', 'roi_head', 'roi_batch_from_kept'),
+    ('  classifier S', 'classifier', 'forward'),
+    ('  masks (roi_head.predict_mask)', 'roi_head', 'predict_mask'),
+    ('    RoIAlign 14x14 (mask_roi_extractor)', 'roi_head.mask_roi_extractor', 'forward'),
+    ('    mask head convolutions (mask_head)', 'roi_head.mask_head', 'forward'),
+    ('    paste at 512x512 (mask_head.predict_by_feat)', 'roi_head.mask_head',
+     'predict_by_feat'),
+]
+
+
+def _owner(model, path: str):
+    obj = model
+    for part in filter(None, path.split('.')):
+        obj = getattr(obj, part)
+    return obj
+
+
+def instrument(model, times: dict) -> None:
+    """Wrap each stage's method so that its calls add their seconds to ``times``."""
+    for label, path, method in STAGES:
+        owner = _owner(model, path)
+        original = getattr(owner, method)
+
+        def timed(*args, __original=original, __label=label, **kwargs):
+            start = time.perf_counter()
+            try:
+                return __original(*args, **kwargs)
+            finally:
+                times[__label] += time.perf_counter() - start
+
+        setattr(owner, method, timed)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', nargs='?', default=DEFAULT)
+    parser.add_argument('--repeats', type=int, default=10)
+    parser.add_argument('--batch-size', type=int, default=1)
+    parser.add_argument('--threads', type=int, default=None)
+    parser.add_argument('--out', help='also write the table as JSON here')
+    args = parser.parse_args(argv)
+
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    import mmdet_covid  # noqa: F401
+    from benchmark import _slice
+    from mmdet.registry import MODELS
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = Config.fromfile(args.config)
+    init_default_scope('mmdet')
+    cfg.model.test_cfg.rcnn.score_thr = 0.0  # all 128 detections, as the benchmark
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.eval()
+    seg, _ = _slice()
+    batch = dict(inputs=seg['inputs'] * args.batch_size,
+                 data_samples=seg['data_samples'] * args.batch_size)
+    runs = defaultdict(list)
+    times = defaultdict(float)
+    instrument(model, times)
+    with torch.no_grad():
+        for i in range(args.repeats + 2):
+            times.clear()
+            model.test_step(batch)
+            if i >= 2:  # two warm-up passes
+                for label, _, _ in STAGES:
+                    runs[label].append(times.get(label, 0.0) / args.batch_size)
+    medians = {label: statistics.median(runs[label]) for label, _, _ in STAGES}
+    whole = medians[STAGES[0][0]]
+    print(f'{args.config}: batch {args.batch_size}, {torch.get_num_threads()} threads, '
+          f'median of {args.repeats}, seconds per slice (inclusive)')
+    for label, _, _ in STAGES:
+        print(f'{label:<70} {medians[label]:8.4f}  {100 * medians[label] / whole:5.1f}%')
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(dict(config=args.config, batch_size=args.batch_size,
+                           threads=torch.get_num_threads(), repeats=args.repeats,
+                           seconds_per_slice={k.strip(): v for k, v in medians.items()}),
+                      f, indent=1)
+
+
+if __name__ == '__main__':
+    main()
