@@ -23,7 +23,7 @@ def roi_align_matrix(rois: Tensor, feat_shape: Tuple[int, int, int], output_size
         feat_shape (tuple): ``(B, H, W)`` of the feature map.
 
     Returns:
-        Tensor: a sparse CSR matrix.
+        Tensor: a sparse CSR matrix, ``(sampling_ratio * 2)**2`` entries per row.
     """
     num_imgs, height, width = feat_shape
     out_h, out_w = output_size
@@ -56,28 +56,28 @@ def roi_align_matrix(rois: Tensor, feat_shape: Tuple[int, int, int], output_size
     xl, xh, wxl, wxh = axis(xs, width)    # (N, out_w * sr)
     yl, yh, wyl, wyh = axis(ys, height)   # (N, out_h * sr)
     num = rois.size(0)
-    # Combine the 2 x 2 neighbours of every (y, x) sample point.
-    iy = torch.stack([yl, yl, yh, yh], -1)[:, :, None, :]   # (N, Sy, 1, 4)
-    ix = torch.stack([xl, xh, xl, xh], -1)[:, None, :, :]   # (N, 1, Sx, 4)
-    wy = torch.stack([wyl, wyl, wyh, wyh], -1)[:, :, None, :]
-    wx = torch.stack([wxl, wxh, wxl, wxh], -1)[:, None, :, :]
-    weight = (wy * wx) / (sr * sr)                          # (N, Sy, Sx, 4)
-    col = rois[:, 0].long()[:, None, None, None] * (height * width) + iy * width + ix
-    # Row of each sample point: its output bin.
-    bin_y = torch.arange(out_h * sr, device=device) // sr
-    bin_x = torch.arange(out_w * sr, device=device) // sr
-    row = (torch.arange(num, device=device)[:, None, None] * (out_h * out_w)
-           + bin_y[None, :, None] * out_w + bin_x[None, None, :])  # (N, Sy, Sx)
-    row = row[..., None].expand_as(col)
-    indices = torch.stack([row.reshape(-1), col.reshape(-1)])
-    # Coalescing sums the duplicate (clamped) entries and sorts the rows: the
-    # CSR product is then several times faster than the COO one.
-    matrix = torch.sparse_coo_tensor(
-        indices, weight.reshape(-1), (num * out_h * out_w, num_imgs * height * width),
-        check_invariants=False)
+    # Entries in row order: (roi, bin_y, bin_x) rows, each with its sr x sr sample
+    # points times their 2 x 2 neighbours, so that the CSR matrix is built directly
+    # (no sort). A row may list one column twice (neighbours clamped at the map's
+    # edge): the product adds both, as coalescing would.
+    def split(t: Tensor, out: int) -> Tensor:  # (N, out * sr, 2) -> (N, out, sr, 2)
+        return t.view(num, out, sr, 2)
+
+    iy = split(torch.stack([yl, yh], -1), out_h)[:, :, None, :, None, :, None]
+    ix = split(torch.stack([xl, xh], -1), out_w)[:, None, :, None, :, None, :]
+    wy = split(torch.stack([wyl, wyh], -1), out_h)[:, :, None, :, None, :, None]
+    wx = split(torch.stack([wxl, wxh], -1), out_w)[:, None, :, None, :, None, :]
+    # (N, out_h, out_w, sr_y, sr_x, 2, 2)
+    col = rois[:, 0].long().view(num, 1, 1, 1, 1, 1, 1) * (height * width) + iy * width + ix
+    weight = (wy * wx) / (sr * sr)
+    per_row = sr * sr * 4
+    rows = num * out_h * out_w
+    crow = torch.arange(0, rows * per_row + 1, per_row, device=device)
     with warnings.catch_warnings():  # "sparse CSR support is in beta"
         warnings.simplefilter('ignore', UserWarning)
-        return matrix.coalesce().to_sparse_csr()
+        return torch.sparse_csr_tensor(crow, col.reshape(-1), weight.reshape(-1),
+                                       (rows, num_imgs * height * width),
+                                       check_invariants=False)
 
 
 @MODELS.register_module()
