@@ -1,13 +1,15 @@
 """Speed of the SSM against stock mmdet Mask R-CNN, one 512x512 slice.
 
     python tools/benchmark.py [--device cpu|cuda] [--repeats 10] [--rounds 1] [--threads N]
+                              [--batch-size N]
 
 Every case runs in its own process (so that peak memory is its own) on the
 same synthetic 512x512 slice, with the box score threshold at 0 so that the
 post-processing keeps the full 128 detections (masks pasted for all of them).
 Prints one table: parameters, inference seconds per slice (median), training
 seconds per iteration (SSM: segmentation step + classification step, batch 1)
-and peak resident memory; ``--out bench.json`` writes it also as JSON, with the
+and peak resident memory; ``--batch-size N`` also times inference on batches of N
+copies of the slice (seconds per slice); ``--out bench.json`` writes it also as JSON, with the
 machine, the versions and each figure's ratio to stock Mask R-CNN R50 measured in
 the same run (compare machines by these ratios, not by seconds).
 """
@@ -50,7 +52,7 @@ REFERENCE = [
 ]
 
 
-def report(rows: dict, device: str, repeats: int, rounds: int) -> dict:
+def report(rows: dict, device: str, repeats: int, rounds: int, batch_size: int = 1) -> dict:
     """The run as JSON: machine, versions, per-case medians and their ratio to
     stock Mask R-CNN R50 of the same run, the reference figures with sources.
 
@@ -71,10 +73,15 @@ def report(rows: dict, device: str, repeats: int, rounds: int) -> dict:
                     peak_rss_gb=r['rss_mb'] / 1024)
         if 'gpu_mb' in r and device == 'cuda':
             case['peak_gpu_gb'] = r['gpu_mb'] / 1024
+        if 'infer_batch' in r:
+            case[f'infer_s_per_slice_batch{batch_size}'] = r['infer_batch']
         if stock:
             case['ratio_to_stock_r50'] = dict(
                 infer=r['infer'] / stock['infer'], train=r['train'] / stock['train'],
                 peak_rss=r['rss_mb'] / stock['rss_mb'])
+            if 'infer_batch' in r and 'infer_batch' in stock:
+                case['ratio_to_stock_r50'][f'infer_batch{batch_size}'] = \
+                    r['infer_batch'] / stock['infer_batch']
         cases[name] = case
     return dict(
         machine=dict(processor=platform.processor() or platform.machine(),
@@ -135,7 +142,7 @@ def _timed(fn, repeats: int, sync) -> float:
     return statistics.median(times)
 
 
-def run_case(name: str, device: str, repeats: int) -> dict:
+def run_case(name: str, device: str, repeats: int, batch_size: int = 1) -> dict:
     import torch
     from mmengine.config import Config
     from mmengine.optim import build_optim_wrapper
@@ -161,6 +168,14 @@ def run_case(name: str, device: str, repeats: int) -> dict:
     with torch.no_grad():
         num_dets = len(model.test_step(seg)[0].pred_instances)
         infer = _timed(lambda: model.test_step(seg), repeats, sync)
+        infer_batch = None
+        if batch_size > 1:
+            import copy
+            batch = dict(inputs=seg['inputs'] * batch_size,
+                         data_samples=[copy.deepcopy(seg['data_samples'][0])
+                                       for _ in range(batch_size)])
+            infer_batch = _timed(lambda: model.test_step(batch), max(3, repeats // 2),
+                                 sync) / batch_size
     model.train()
     wrapper = build_optim_wrapper(model, dict(
         type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-6),
@@ -172,8 +187,11 @@ def run_case(name: str, device: str, repeats: int) -> dict:
     train = _timed(step, max(3, repeats // 2), sync)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     gpu_mb = torch.cuda.max_memory_allocated() / 2**20 if device == 'cuda' else 0.0
-    return dict(params=sum(p.numel() for p in model.parameters()), infer=infer,
-                train=train, rss_mb=rss_mb, gpu_mb=gpu_mb, dets=num_dets)
+    out = dict(params=sum(p.numel() for p in model.parameters()), infer=infer,
+               train=train, rss_mb=rss_mb, gpu_mb=gpu_mb, dets=num_dets)
+    if infer_batch is not None:
+        out['infer_batch'] = infer_batch
+    return out
 
 
 def main() -> None:
@@ -184,6 +202,8 @@ def main() -> None:
     parser.add_argument('--cases', nargs='+', default=list(CASES), choices=list(CASES))
     parser.add_argument('--rounds', type=int, default=1,
                         help='run the cases this many times, alternating')
+    parser.add_argument('--batch-size', type=int, default=1,
+                        help='also time inference on batches of this many slices')
     parser.add_argument('--out', help='also write the table as JSON here')
     parser.add_argument('--case', help=argparse.SUPPRESS)  # internal: one case, JSON out
     args = parser.parse_args()
@@ -191,7 +211,7 @@ def main() -> None:
         import torch
         torch.set_num_threads(args.threads)
     if args.case:
-        print(json.dumps(run_case(args.case, args.device, args.repeats)))
+        print(json.dumps(run_case(args.case, args.device, args.repeats, args.batch_size)))
         return
 
     # Cases alternate over --rounds (A B C A B C ...) so that a drift of the
@@ -203,8 +223,8 @@ def main() -> None:
             if name in failed:
                 continue
             cmd = [sys.executable, __file__, '--case', name, '--device', args.device,
-                   '--repeats', str(args.repeats)] + (['--threads', str(args.threads)]
-                                                      if args.threads else [])
+                   '--repeats', str(args.repeats), '--batch-size', str(args.batch_size)]
+            cmd += ['--threads', str(args.threads)] if args.threads else []
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO,
                                   env=dict(os.environ, PYTHONWARNINGS='ignore'))
             if proc.returncode != 0:
@@ -223,12 +243,15 @@ def main() -> None:
           f'{torch.get_num_threads()} threads), torch {torch.__version__}, '
           f'512x512 slice, median of {args.repeats} runs x {args.rounds} rounds')
     cuda = args.device == 'cuda'
+    batched = args.batch_size > 1
     header = f'{"model":<52} {"params":>8} {"dets":>5} {"infer s/slice":>14} ' \
-             f'{"train s/iter":>13} {"peak RSS":>9}' + (f' {"peak GPU":>9}' if cuda else '')
+             + (f'{"@batch " + str(args.batch_size):>14} ' if batched else '') \
+             + f'{"train s/iter":>13} {"peak RSS":>9}' + (f' {"peak GPU":>9}' if cuda else '')
     print(header + '\n' + '-' * len(header))
     for label, r in rows:
         print(f'{label:<52} {r["params"] / 1e6:7.2f}M {int(r["dets"]):5d} {r["infer"]:14.4f} '
-              f'{r["train"]:13.4f} {r["rss_mb"] / 1024:8.2f}G'
+              + (f'{r["infer_batch"]:14.4f} ' if batched else '')
+              + f'{r["train"]:13.4f} {r["rss_mb"] / 1024:8.2f}G'
               + (f' {r["gpu_mb"] / 1024:8.2f}G' if cuda else ''))
     print('\nreference (not measured by this script):')
     for ref in REFERENCE:
@@ -236,8 +259,8 @@ def main() -> None:
         print(f'  {ref["what"]}: {figures}\n    source: {ref["source"]}')
     if args.out:
         from mmdet_covid.engine.fileio import atomic_write_json
-        atomic_write_json(report(medians, args.device, args.repeats, args.rounds), args.out,
-                          indent=1)
+        atomic_write_json(report(medians, args.device, args.repeats, args.rounds,
+                                 args.batch_size), args.out, indent=1)
         print(f'written to {args.out}')
     if failed:
         sys.exit(f'failed cases: {", ".join(failed)}')
