@@ -146,7 +146,10 @@ class DualTaskDetector(TwoStageDetector):
             raise ValueError(
                 f'DualTaskDetector: cls_replay needs update_rule=\'s_only\' (remembered '
                 f'RoI batches carry no gradient to the backbone), got {update_rule!r}')
-        self.cls_replay = RoIBatchReplay(**cls_replay) if cls_replay is not None else None
+        self.cls_replay = None
+        if cls_replay is not None:
+            rows = (self.roi_head.roi_batch_selection.num_rois, 5)
+            self.cls_replay = RoIBatchReplay(**dict(dict(row_shape=rows), **cls_replay))
         self.channels_last = channels_last
         if channels_last:  # 4-D weights; init and load_state_dict copy into them in place
             self.to(memory_format=torch.channels_last)

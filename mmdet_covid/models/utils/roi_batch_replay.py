@@ -1,5 +1,5 @@
 """A replay memory of recent RoI batches, so that S learns on batches > 1."""
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -25,16 +25,23 @@ class RoIBatchReplay(nn.Module):
         batch (int): Samples per update of S: the new ones plus
             ``batch - new`` drawn without replacement from the memory
             (fewer while the memory is filling).
+        row_shape (tuple, optional): ``(B, 5)``, the shape of one RoI batch:
+            the memory is then allocated at once, so that its buffers keep
+            one shape (mmengine's ``EMAHook`` copies buffers into a copy of
+            the model made before the first step). Without it the memory is
+            allocated at the first :meth:`push`.
     """
 
-    def __init__(self, size: int, batch: int) -> None:
+    def __init__(self, size: int, batch: int, row_shape: Optional[tuple] = None) -> None:
         super().__init__()
         if not (isinstance(size, int) and isinstance(batch, int) and 1 <= batch <= size):
             raise ValueError(f'RoIBatchReplay: need integers 1 <= batch <= size, '
                              f'got size={size!r}, batch={batch!r}')
         self.size, self.batch = size, batch
-        self.register_buffer('memory', torch.zeros(0), persistent=False)
-        self.register_buffer('labels', torch.zeros(0, dtype=torch.long), persistent=False)
+        memory = torch.zeros((size, ) + tuple(row_shape)) if row_shape else torch.zeros(0)
+        labels = torch.zeros(size if row_shape else 0, dtype=torch.long)
+        self.register_buffer('memory', memory, persistent=False)
+        self.register_buffer('labels', labels, persistent=False)
         self.count = 0  # samples pushed so far
 
     def __len__(self) -> int:
@@ -45,6 +52,9 @@ class RoIBatchReplay(nn.Module):
         if self.memory.numel() == 0:
             self.memory = roi_batch.new_zeros((self.size, ) + tuple(roi_batch.shape[1:]))
             self.labels = labels.new_zeros(self.size)
+        elif self.memory.shape[1:] != roi_batch.shape[1:]:
+            raise ValueError(f'RoIBatchReplay: RoI batches of shape {tuple(roi_batch.shape[1:])}'
+                             f', the memory holds {tuple(self.memory.shape[1:])}')
         slots = (self.count + torch.arange(len(labels), device=labels.device)) % self.size
         self.memory[slots] = roi_batch.detach()
         self.labels[slots] = labels

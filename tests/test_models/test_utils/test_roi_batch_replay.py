@@ -60,3 +60,23 @@ def test_detector_trains_s_on_the_replayed_minibatch():
     assert seen == [1, 2, 3] and len(model.cls_replay) == 3
     with pytest.raises(ValueError, match="cls_replay needs update_rule='s_only'"):
         MODELS.build(model_cfg(update_rule='s_and_backbone', cls_replay=dict(size=8, batch=4)))
+
+
+def test_the_memory_keeps_its_shape_for_an_ema_copy_of_the_model():
+    """mmengine's EMAHook copies the model before training and then copies its buffers
+    at every step: a memory allocated at the first push had another shape (it crashed)."""
+    from mmdet.registry import MODELS
+    from mmengine.model import ExponentialMovingAverage
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg(update_rule='s_only', cls_replay=dict(size=8, batch=4)))
+    model.init_weights()
+    assert model.cls_replay.memory.shape == (8, 128, 5)
+    ema = ExponentialMovingAverage(model, momentum=0.5)
+    model.train()
+    data = model.data_preprocessor(cls_batch([1]), True)
+    model(**data, mode='loss')
+    ema.update_parameters(model)
+    torch.testing.assert_close(ema.module.cls_replay.memory, model.cls_replay.memory)
+    replay = RoIBatchReplay(size=4, batch=2, row_shape=(3, 5))
+    with pytest.raises(ValueError, match=r'RoI batches of shape \(2, 5\), the memory holds'):
+        replay.push(torch.zeros(1, 2, 5), torch.zeros(1, dtype=torch.long))
