@@ -695,6 +695,30 @@ class SliceRenderer:
         return img, mask, (x, y, x + w, y + h)
 
 
+def draw_slice(size: int, anatomy: Anatomy, z: float, pattern: str, hard: bool,
+               rng: np.random.Generator) -> SliceRenderer:
+    """Draw one slice: anatomy, lesions of ``pattern`` (see :func:`render_slice`), noise.
+
+    Returns:
+        The finished renderer: ``img``, ``mask``, ``box`` (what :meth:`SliceRenderer.finish`
+        returns), ``lesions``, ``hu_final`` (the image in HU) and ``lung_sides``.
+    """
+    r = SliceRenderer(size, anatomy, z, rng)
+    r.draw_anatomy()
+    grid = 24
+    r.texture = cv2.resize(rng.random((grid, grid), dtype=np.float32), (size, size),
+                           interpolation=cv2.INTER_CUBIC)
+    if pattern == 'covid':
+        r.covid(hard)
+    elif pattern == 'cp':
+        r.cp(hard)
+    elif pattern not in ('normal', 'empty'):
+        raise ValueError(f'unknown lesion pattern {pattern!r}; expected normal, empty, '
+                         'covid or cp')
+    r.img, r.mask, r.box = r.finish()
+    return r
+
+
 def render_slice(size: int, anatomy: Anatomy, z: float, pattern: str, hard: bool,
                  rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray,
                                                     Tuple[int, int, int, int], List[Lesion]]:
@@ -713,20 +737,8 @@ def render_slice(size: int, anatomy: Anatomy, z: float, pattern: str, hard: bool
         image (size, size) uint8, mask (size, size) uint8 in {0, 1, 2, 3},
         body box (xmin, ymin, xmax, ymax) exclusive max, list of drawn lesions.
     """
-    r = SliceRenderer(size, anatomy, z, rng)
-    r.draw_anatomy()
-    grid = 24
-    r.texture = cv2.resize(rng.random((grid, grid), dtype=np.float32), (size, size),
-                           interpolation=cv2.INTER_CUBIC)
-    if pattern == 'covid':
-        r.covid(hard)
-    elif pattern == 'cp':
-        r.cp(hard)
-    elif pattern not in ('normal', 'empty'):
-        raise ValueError(f'unknown lesion pattern {pattern!r}; expected normal, empty, '
-                         'covid or cp')
-    img, mask, box = r.finish()
-    return img, mask, box, r.lesions
+    r = draw_slice(size, anatomy, z, pattern, hard, rng)
+    return r.img, r.mask, r.box, r.lesions
 
 
 # ---------------------------------------------------------------------- dataset plan

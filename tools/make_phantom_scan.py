@@ -53,16 +53,8 @@ def render_scan(size: int, n_slices: int, cls: str, seed: int, scan_id: int
     for k, z in enumerate(np.linspace(0.0, 1.0, n_slices)):
         rng = mpd._rng(seed, STREAM, scan_id, k)
         empty = pattern != 'normal' and rng.random() < EMPTY_SLICE_FRAC
-        r = mpd.SliceRenderer(size, anatomy, float(z), rng)
-        r.draw_anatomy()
-        r.texture = mpd.cv2.resize(rng.random((24, 24), dtype=np.float32), (size, size),
-                                   interpolation=mpd.cv2.INTER_CUBIC)
-        if not empty and pattern == 'covid':
-            r.covid(False)
-        elif not empty and pattern == 'cp':
-            r.cp(False)
-        _, mask[k], _ = r.finish()
-        hu[k] = r.hu_final
+        r = mpd.draw_slice(size, anatomy, float(z), 'empty' if empty else pattern, False, rng)
+        hu[k], mask[k] = r.hu_final, r.mask
         sides[k] = r.lung_sides['right'] + 2 * r.lung_sides['left']
     return hu, mask, sides
 

@@ -13,13 +13,12 @@ from torch import nn
 
 from ..datasets.ct_io import CTInputWarning
 from ..datasets.ct_volume import CTVolume, read_ct_volume
-from ..scan import assign_sides, lesion_burden, lung_mask, scan_class
+from ..scan import (LABEL_NAMES, assign_sides, lesion_burden, lesion_labels, lung_mask,
+                    scan_class)
 from .inference import inference_steps
 
 RESEARCH_USE = ('Research use only. Not a medical device: not for diagnosis or treatment '
                 'decisions.')
-# lesion label volume values
-GGO_LABEL, CONSOLIDATION_LABEL = 1, 2
 
 
 @dataclass
@@ -31,7 +30,9 @@ class ScanAnalysis:
         sides: (D, H, W) uint8 lung side per voxel (0 none, 1 right, 2 left), lesions
             included.
         lesion_labels: (D, H, W) uint8: 0 none, 1 ground glass, 2 consolidation.
-        slices: one row per slice (see :meth:`slice_rows`).
+        slices: one row per slice: index, name, z (mm), whether analysed, lung and
+            lesion pixels, lesion area, detections; for analysed slices also the best
+            lesion score, the class probabilities and the predicted class.
         burden: :func:`~mmdet_covid.scan.lesion_burden`'s table.
         scan: :func:`~mmdet_covid.scan.scan_class`'s decision (None when no slice has lung).
         settings: the thresholds used.
@@ -157,11 +158,8 @@ def analyze_scan(model: nn.Module, source: str, batch_size: int = 4,
         notes.append(f'{added} lesion voxel(s) lay outside the classical lung mask (dense '
                      'lesions against the chest wall are not air) and were added to the '
                      'lung')
-    consolidation = lesions & (volume.hu >= consolidation_hu)
-    labels = np.zeros(volume.hu.shape, np.uint8)
-    labels[lesions] = GGO_LABEL
-    labels[consolidation] = CONSOLIDATION_LABEL
-    burden = lesion_burden(lesions, sides, volume.hu, volume.voxel_ml, consolidation_hu)
+    labels = lesion_labels(lesions, volume.hu, consolidation_hu)
+    burden = lesion_burden(labels, sides, volume.voxel_ml)
     decision = None
     if len(analysed):
         decision = scan_class(probs, top, lesion_score_thr, min_lesion_slices, classes)
@@ -203,7 +201,7 @@ def analyze_scan(model: nn.Module, source: str, batch_size: int = 4,
     settings = dict(lesion_score_thr=lesion_score_thr, min_lesion_slices=min_lesion_slices,
                     consolidation_hu=consolidation_hu, lung_threshold_hu=lung_threshold_hu,
                     min_lung_fraction=min_lung_fraction, batch_size=batch_size,
-                    lesion_labels={'1': 'ground-glass opacity', '2': 'consolidation'})
+                    lesion_labels={str(k): v for k, v in LABEL_NAMES.items()})
     return ScanAnalysis(volume=volume, sides=sides, lesion_labels=labels, slices=slices,
                         burden=burden, scan=decision, settings=settings, counts=counts,
                         model=model_info, warnings=notes, timings=timings)

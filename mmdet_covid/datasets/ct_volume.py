@@ -14,7 +14,7 @@ voxel indices to the scanner's world coordinates, and what it came from.
   axial CT series with most slices. A series whose ``Modality`` is not CT is refused.
 * NIfTI: nibabel, as :func:`~mmdet_covid.datasets.ct_io.load_nifti_hu` (reoriented to RAS,
   then to display orientation); the original header is kept so that label volumes can be
-  written back on the input's own voxel grid (:meth:`CTVolume.to_source_grid`).
+  written back on the input's own voxel grid (:meth:`CTVolume.to_nifti`).
 * A folder of slice images (PNG/JPEG, 16-bit PNG; DICOM files among them are read one by
   one): sorted by name in natural order (``2.png`` before ``10.png``), no physical units.
   8-bit images are already in a display window: their HU are approximated by inverting the
@@ -32,8 +32,9 @@ from typing import Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from .ct_io import (DICOM_SUFFIXES, LUNG_WINDOW_LEVEL, LUNG_WINDOW_WIDTH, CTInputWarning,
-                    CTReadError, is_nifti, load_nifti_hu, replace_non_finite)
+from .ct_io import (DEEPLESION_HU_OFFSET, DICOM_SUFFIXES, LUNG_WINDOW_LEVEL, LUNG_WINDOW_WIDTH,
+                    CTInputWarning, CTReadError, check_hu_plausible, is_nifti, load_nifti_hu,
+                    replace_non_finite)
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')
 
@@ -367,7 +368,7 @@ def _natural_key(name: str) -> list:
 
 def read_image_folder(folder: str, level: float = LUNG_WINDOW_LEVEL,
                       width: float = LUNG_WINDOW_WIDTH,
-                      hu_offset_16bit: float = 32768) -> CTVolume:
+                      hu_offset_16bit: float = DEEPLESION_HU_OFFSET) -> CTVolume:
     """Read a folder of slice images (one slice each) as a :class:`CTVolume` without
     physical units, slices in natural name order.
 
@@ -396,6 +397,7 @@ def read_image_folder(folder: str, level: float = LUNG_WINDOW_LEVEL,
             img = img[..., 0]
         if img.dtype == np.uint16:
             slices.append(img.astype(np.float32) - np.float32(hu_offset_16bit))
+            check_hu_plausible(slices[-1], path, hu_offset_16bit)  # as LoadCTSlice does
             exact.append(True)
         elif img.dtype == np.uint8:
             slices.append(img.astype(np.float32) * np.float32(width / 255.0)

@@ -1,8 +1,8 @@
 """Lesion burden of a scan: volume and share of the lung, per lung and per zone, split
 into ground-glass opacity and consolidation by the HU of each lesion voxel.
 
-The split: a lesion voxel below ``consolidation_hu`` (default -300 HU) is ground glass,
-at or above it consolidation. -300 HU is the GGO / consolidation threshold that
+The split (:func:`lesion_labels`): a lesion voxel below ``consolidation_hu`` (default
+-300 HU) is ground glass, at or above it consolidation. -300 HU is the GGO / consolidation threshold that
 "Quantitative CT for detecting COVID-19 pneumonia in suspected cases" (BMC Infectious
 Diseases 21:836, 2021, doi:10.1186/s12879-021-06556-z) found most effective among the
 eight it compared (-400 to -250 HU).
@@ -14,9 +14,24 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from .lung_mask import LEFT, RIGHT, SIDE_NAMES
+from .lung_mask import LEFT, RIGHT, SIDE_NAMES, side_by_midline
 
 ZONES = ('lower', 'middle', 'upper')
+# values of the lesion label volume (lesions.nii.gz, the DICOM-SEG segments)
+GGO_LABEL, CONSOLIDATION_LABEL = 1, 2
+LABEL_NAMES = {GGO_LABEL: 'ground-glass opacity', CONSOLIDATION_LABEL: 'consolidation'}
+
+
+def lesion_labels(lesions: np.ndarray, hu: np.ndarray,
+                  consolidation_hu: float = -300.0) -> np.ndarray:
+    """(D, H, W) uint8 label volume of the lesion voxels: :data:`GGO_LABEL` below
+    ``consolidation_hu``, :data:`CONSOLIDATION_LABEL` at or above it, 0 elsewhere."""
+    if lesions.shape != hu.shape:
+        raise ValueError(f'lesions {lesions.shape} and hu {hu.shape}: expected one shape')
+    labels = np.zeros(lesions.shape, np.uint8)
+    labels[lesions] = GGO_LABEL
+    labels[lesions & (hu >= consolidation_hu)] = CONSOLIDATION_LABEL
+    return labels
 
 
 def zone_map(sides: np.ndarray) -> np.ndarray:
@@ -36,18 +51,16 @@ def zone_map(sides: np.ndarray) -> np.ndarray:
     return zones
 
 
-def lesion_burden(lesions: np.ndarray, sides: np.ndarray, hu: np.ndarray,
-                  voxel_ml: Optional[float] = None,
-                  consolidation_hu: float = -300.0) -> Dict[str, dict]:
+def lesion_burden(labels: np.ndarray, sides: np.ndarray,
+                  voxel_ml: Optional[float] = None) -> Dict[str, dict]:
     """The burden table.
 
     Args:
-        lesions: (D, H, W) bool, lesion voxels.
+        labels: (D, H, W) lesion label volume (:func:`lesion_labels`: 0 none, ground
+            glass, consolidation).
         sides: (D, H, W) uint8 lung side of each voxel (0 outside, 1 right, 2 left), with
             the lesion voxels already in the lung (:func:`assign_sides`).
-        hu: (D, H, W) HU.
         voxel_ml: volume of a voxel in mL; None: the table is in voxels only.
-        consolidation_hu: lesion voxels at or above it are consolidation.
 
     Returns:
         ``{region: row}`` for ``total``, ``right``, ``left`` and ``right_upper`` ...
@@ -55,17 +68,16 @@ def lesion_burden(lesions: np.ndarray, sides: np.ndarray, hu: np.ndarray,
         ``ggo_voxels``, ``consolidation_voxels``, ``lesion_percent`` (of the region's
         lung, None for an empty region) and, with ``voxel_ml``, the same in mL.
     """
-    if not (lesions.shape == sides.shape == hu.shape):
-        raise ValueError(f'lesions {lesions.shape}, sides {sides.shape} and hu {hu.shape}: '
-                         'expected one shape')
+    if labels.shape != sides.shape:
+        raise ValueError(f'labels {labels.shape} and sides {sides.shape}: expected one shape')
+    lesions = labels > 0
     stray = int((lesions & (sides == 0)).sum())
     if stray:
         raise ValueError(f'{stray} lesion voxel(s) outside the lung mask: give them a side '
                          'with assign_sides() first, so that none is dropped')
     zones = zone_map(sides)  # (D, 2)
-    consolidation = lesions & (hu >= consolidation_hu)
-    masks = dict(lung=None, lesion=lesions, ggo=lesions & ~consolidation,
-                 consolidation=consolidation)
+    masks = dict(lung=None, lesion=lesions, ggo=labels == GGO_LABEL,
+                 consolidation=labels == CONSOLIDATION_LABEL)
     # voxels of each kind per slice and side: (D,) arrays, summed into regions below
     per_slice = {}
     for side in (RIGHT, LEFT):
@@ -107,6 +119,5 @@ def assign_sides(sides: np.ndarray, lesions: np.ndarray, midline: np.ndarray) ->
     added = int(outside.sum())
     if not added:
         return sides, 0
-    columns = np.arange(sides.shape[2])[None, None, :]
-    by_midline = np.where(columns < midline[:, None, None], RIGHT, LEFT).astype(np.uint8)
+    by_midline = side_by_midline(sides.shape, midline)
     return np.where(outside, by_midline, sides).astype(np.uint8), added

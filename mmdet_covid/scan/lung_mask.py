@@ -110,7 +110,7 @@ def lung_mask(hu: np.ndarray, spacing: Optional[Tuple[float, float, float]] = No
     lungs = _fill_holes_per_slice(_close_per_slice(keep[labels], radius))
 
     columns = np.arange(hu.shape[2])[None, None, :]
-    by_midline = np.where(columns < midline[:, None, None], RIGHT, LEFT).astype(np.uint8)
+    by_midline = side_by_midline(hu.shape, midline)
     two = n >= 2 and sizes[order[1]] >= min_component * largest
     if two:
         # the two lungs: whole components, by which side of the midline holds most of them
@@ -126,6 +126,15 @@ def lung_mask(hu: np.ndarray, spacing: Optional[Tuple[float, float, float]] = No
     else:
         sides = np.where(lungs, by_midline, 0).astype(np.uint8)
     return sides, midline
+
+
+def side_by_midline(shape: Tuple[int, int, int], midline: np.ndarray) -> np.ndarray:
+    """(D, H, W) uint8 side map of a whole volume ``shape``: :data:`RIGHT` left of each
+    slice's ``midline`` column (the patient's right on the image left), :data:`LEFT` from
+    it on."""
+    columns = np.arange(shape[2])[None, None, :]
+    side = np.where(columns < midline[:, None, None], RIGHT, LEFT).astype(np.uint8)
+    return np.broadcast_to(side, shape)
 
 
 def _midline(body: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from ..datasets.ct_io import apply_window
 from ..engine.fileio import atomic_write_json
 from ..utils.strict_json import strict_json
 from ..version import __version__
-from .burden import ZONES
+from .burden import CONSOLIDATION_LABEL, GGO_LABEL, LABEL_NAMES, ZONES
 
 CSV_COLUMNS = ('index', 'name', 'z_mm', 'analysed', 'lung_pixels', 'lesion_pixels',
                'lesion_area_mm2', 'lesions', 'top_lesion_score', 'predicted_class')
@@ -73,13 +73,13 @@ def write_dicom_seg(analysis, path: str) -> None:
         family=codes.cid7162.ArtificialIntelligence)
     segments = [
         hd.seg.SegmentDescription(
-            segment_number=number, segment_label=label,
+            segment_number=number, segment_label=LABEL_NAMES[number],
             segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
             segmented_property_type=prop,
             algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
             algorithm_identification=algorithm)
-        for number, label, prop in ((1, 'ground-glass opacity', codes.DCM.GroundGlassOpacity),
-                                    (2, 'consolidation', codes.SCT.Lesion))]
+        for number, prop in ((GGO_LABEL, codes.DCM.GroundGlassOpacity),
+                             (CONSOLIDATION_LABEL, codes.SCT.Lesion))]
     seg = hd.seg.Segmentation(
         source_images=series['datasets'], pixel_array=np.ascontiguousarray(labels),
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
@@ -135,7 +135,8 @@ def _key_slice_figure(analysis, k: int) -> str:
     grey = apply_window(analysis.volume.hu[k]).astype(np.float32) / 255.0
     rgb = np.repeat(grey[..., None], 3, axis=2)
     labels = analysis.lesion_labels[k]
-    for value, colour in ((1, (1.0, 0.85, 0.0)), (2, (1.0, 0.1, 0.1))):
+    for value, colour in ((GGO_LABEL, (1.0, 0.85, 0.0)),
+                          (CONSOLIDATION_LABEL, (1.0, 0.1, 0.1))):
         sel = labels == value
         rgb[sel] = 0.5 * rgb[sel] + 0.5 * np.asarray(colour)
     fig, ax = plt.subplots(figsize=(4, 4))

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from mmdet_covid.datasets.ct_volume import read_ct_volume
-from mmdet_covid.scan import ZONES, assign_sides, lesion_burden, lung_mask, zone_map
+from mmdet_covid.scan import (ZONES, assign_sides, lesion_burden, lesion_labels, lung_mask,
+                              zone_map)
 
 
 @pytest.mark.parametrize('cls', ['COVID-19', 'CP'])
@@ -16,7 +17,7 @@ def test_burden_of_the_drawn_lesions_equals_the_truth(phantom_scans, cls):
     lesions = drawn >= 2
     sides, midline = lung_mask(vol.hu, vol.spacing)
     sides, _ = assign_sides(sides, lesions, midline)
-    table = lesion_burden(lesions, sides, vol.hu, vol.voxel_ml)
+    table = lesion_burden(lesion_labels(lesions, vol.hu), sides, vol.voxel_ml)
     total = table['total']
     # every lesion voxel counted, split at -300 HU exactly as the truth counts it
     assert total['lesion_voxels'] == truth['voxels']['lesion'] > 0
@@ -51,10 +52,10 @@ def test_burden_without_units_and_lesions_outside_the_lung():
     hu[1, 1, 0] = 0  # one consolidation voxel, one ground-glass voxel
     lesions[1, 0, 3] = True  # outside the lung mask
     with pytest.raises(ValueError, match='1 lesion voxel.* assign_sides'):
-        lesion_burden(lesions, sides, hu)
+        lesion_burden(lesion_labels(lesions, hu), sides)
     sides, added = assign_sides(sides, lesions, np.full(3, 1.5))
     assert added == 1 and sides[1, 0, 3] == 2
-    table = lesion_burden(lesions, sides, hu)
+    table = lesion_burden(lesion_labels(lesions, hu), sides)
     assert 'lesion_ml' not in table['total']
     assert (table['total']['lesion_voxels'], table['total']['consolidation_voxels']) == (3, 1)
     assert table['right']['lesion_voxels'] == 2 and table['left']['lesion_voxels'] == 1

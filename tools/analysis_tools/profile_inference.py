@@ -10,13 +10,11 @@ whole, on the same synthetic 512x512 slice as the benchmark, all 128 detections 
 model's with 128 detections.
 """
 import argparse
-import json
 import os.path as osp
 import statistics
 import sys
 import time
 from collections import defaultdict
-from contextlib import contextmanager
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(REPO, 'tools'))
@@ -112,11 +110,11 @@ def main(argv=None) -> None:
     for label, _, _ in STAGES:
         print(f'{label:<70} {medians[label]:8.4f}  {100 * medians[label] / whole:5.1f}%')
     if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(dict(config=args.config, batch_size=args.batch_size,
-                           threads=torch.get_num_threads(), repeats=args.repeats,
-                           seconds_per_slice={k.strip(): v for k, v in medians.items()}),
-                      f, indent=1)
+        from mmdet_covid.engine.fileio import atomic_write_json
+        atomic_write_json(dict(config=args.config, batch_size=args.batch_size,
+                               threads=torch.get_num_threads(), repeats=args.repeats,
+                               seconds_per_slice={k.strip(): v for k, v in medians.items()}),
+                          args.out, indent=1)
 
 
 if __name__ == '__main__':

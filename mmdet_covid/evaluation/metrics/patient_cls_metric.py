@@ -52,6 +52,7 @@ class PatientClsMetric(BaseMetric):
     """
 
     default_prefix: Optional[str] = 'patient'
+    class_names = ClsSensitivityF1.class_names  # the dataset's classes, else ``classes``
 
     def __init__(self, lesion_score_thr: float = 0.75, min_lesion_slices: int = 1,
                  classes: Sequence[str] = COVIDX_CLASSES, collect_device: str = 'cpu',
@@ -78,8 +79,7 @@ class PatientClsMetric(BaseMetric):
                 top=float(scores.max()) if scores.size else 0.0))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
-        classes = tuple(self.dataset_meta.get('classes') or self.classes) \
-            if self.dataset_meta else self.classes
+        classes = self.class_names
         groups: Dict[str, List[dict]] = defaultdict(list)
         unnamed = 0
         for r in results:

@@ -82,17 +82,20 @@ class AugmentedRoIHead(StandardRoIHead):
             rois, cls_score, bbox_pred, self.image_head.bbox_coder,
             [meta['img_shape'] for meta in batch_img_metas])
 
-    def _bbox_forward(self, x: Tuple[Tensor], rois: Tensor) -> dict:
-        """The stock box forward of the segmentation branch; inside
-        :meth:`keeping_box_forward` it also keeps the RoIs and their results.
+    def _box_features(self, x: Tuple[Tensor], rois: Tensor) -> Tensor:
+        """RoIAlign for the box heads, made contiguous (NCHW) once: the heads
+        flatten the features in that order (from channels-last features each
+        flatten would copy), and both branches read the same features."""
+        return self.bbox_roi_extractor(x[:self.bbox_roi_extractor.num_inputs],
+                                       rois).contiguous()
 
-        The RoI features are made contiguous (NCHW) once, here: the box heads
-        flatten them in that order, and the image branch reads the same
-        features (from channels-last features, each flatten would copy)."""
-        bbox_feats = self.bbox_roi_extractor(x[:self.bbox_roi_extractor.num_inputs], rois)
+    def _bbox_forward(self, x: Tuple[Tensor], rois: Tensor) -> dict:
+        """The stock box forward of the segmentation branch, on
+        :meth:`_box_features`; inside :meth:`keeping_box_forward` it also keeps
+        the RoIs and their results."""
+        bbox_feats = self._box_features(x, rois)
         if self.with_shared_head:
             bbox_feats = self.shared_head(bbox_feats)
-        bbox_feats = bbox_feats.contiguous()
         cls_score, bbox_pred = self.bbox_head(bbox_feats)
         results = dict(cls_score=cls_score, bbox_pred=bbox_pred, bbox_feats=bbox_feats)
         if self._kept is not None:
@@ -147,7 +150,5 @@ class AugmentedRoIHead(StandardRoIHead):
             Tensor: ``(num_imgs, B, 5)``.
         """
         rois = bbox2roi([res.bboxes for res in rpn_results_list])
-        feats = self.bbox_roi_extractor(x[:self.bbox_roi_extractor.num_inputs], rois)
-        feats = feats.contiguous()  # flattened by the head
-        cls_score, bbox_pred = self._image_forward(feats)
+        cls_score, bbox_pred = self._image_forward(self._box_features(x, rois))
         return self._select(rois, cls_score, bbox_pred, batch_img_metas)
