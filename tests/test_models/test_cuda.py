@@ -38,6 +38,8 @@ def test_roi_align_paste_and_selection_match_cpu():
                       xy + torch.rand(300, 2, generator=g) * 120 + 1], 1)
     align = SparseRoIAlign(7, 1 / 16, 2)
     assert torch.allclose(align(feats.cuda(), rois.cuda()).cpu(), align(feats, rois), atol=1e-5)
+    nhwc = feats.cuda().contiguous(memory_format=torch.channels_last)  # the detector's maps
+    assert torch.allclose(align(nhwc, rois.cuda()).cpu(), align(feats, rois), atol=1e-5)
 
     masks, boxes = torch.rand(40, 28, 28, generator=g), rois[:40, 1:]
     cpu = paste_masks(masks, boxes, 512, 512)

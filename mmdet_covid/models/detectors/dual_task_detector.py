@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..data_preprocessors import batch_task
+from ..layers import SparseRoIAlign
 from ..utils import RoIBatchReplay
 
 # What the classification step may update besides S (paper section IV).
@@ -103,7 +104,9 @@ class DualTaskDetector(TwoStageDetector):
             0.14 -> 0.10 s per 512x512 slice on 2 cores); the RoI features
             of :class:`SparseRoIAlign` come out in that order without a
             copy. Only the memory layout changes: the same numbers up to
-            float rounding, the same ``state_dict``. Defaults to True.
+            float rounding, the same ``state_dict``. Needs
+            :class:`SparseRoIAlign` RoI layers (mmcv's ``RoIAlign`` misreads
+            channels-last maps; refused). Defaults to True.
         Other args: see :class:`TwoStageDetector`.
     """
 
@@ -151,8 +154,23 @@ class DualTaskDetector(TwoStageDetector):
             rows = (self.roi_head.roi_batch_selection.num_rois, 5)
             self.cls_replay = RoIBatchReplay(**dict(dict(row_shape=rows), **cls_replay))
         self.channels_last = channels_last
-        if channels_last:  # 4-D weights; init and load_state_dict copy into them in place
+        if channels_last:
+            self._check_roi_layers_read_channels_last()  # 4-D weights; init and load_state_dict copy into them in place
             self.to(memory_format=torch.channels_last)
+
+    def _check_roi_layers_read_channels_last(self) -> None:
+        """Refuse RoI layers that would misread channels-last feature maps:
+        mmcv's RoIAlign kernels index the memory as NCHW whatever the
+        tensor's strides (measured: wrong values, no error)."""
+        for key in ('bbox_roi_extractor', 'mask_roi_extractor'):
+            extractor = getattr(self.roi_head, key, None)
+            for layer in getattr(extractor, 'roi_layers', []):
+                if not isinstance(layer, SparseRoIAlign):
+                    raise ValueError(
+                        f'DualTaskDetector: channels_last=True needs RoI layers that read '
+                        f'channels-last feature maps (SparseRoIAlign), but '
+                        f'model.roi_head.{key}.roi_layer is {type(layer).__name__}, which '
+                        f'reads them as NCHW memory: set model.channels_last=False')
 
     def extract_feat(self, batch_inputs: Tensor):
         """The stock features, of channels-last images if ``channels_last``."""

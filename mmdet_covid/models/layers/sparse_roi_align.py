@@ -88,7 +88,9 @@ class SparseRoIAlign(nn.Module):
     On a CPU, mmcv's kernel is single-threaded and its backward scatters one
     value at a time; here forward and backward are both a (multithreaded)
     sparse matrix product, several times faster. Outputs and gradients equal
-    mmcv's up to float rounding. On CUDA tensors mmcv's kernel is used.
+    mmcv's up to float rounding. On CUDA tensors mmcv's kernel is used, on
+    features made contiguous (NCHW) first: it reads memory in that order
+    whatever the tensor's strides (a channels-last map gave wrong values).
 
     Args:
         output_size (int or tuple): ``(PH, PW)``.
@@ -114,8 +116,8 @@ class SparseRoIAlign(nn.Module):
     def forward(self, feats: Tensor, rois: Tensor) -> Tensor:
         """``(B, C, H, W)`` features, ``(N, 5)`` RoIs -> ``(N, C, PH, PW)``, in
         channels-last memory order on a CPU (the product's own order)."""
-        if feats.is_cuda:
-            return self._cuda_op(feats, rois)
+        if feats.is_cuda:  # mmcv's kernel indexes NCHW memory: a channels-last map is copied
+            return self._cuda_op(feats.contiguous(), rois)
         num_imgs, channels, height, width = feats.shape
         out_h, out_w = self.output_size
         if rois.size(0) == 0:

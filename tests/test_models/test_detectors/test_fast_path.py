@@ -7,6 +7,7 @@ sums); masks may differ only where a pixel's mask probability lies within roundi
 the 0.5 threshold."""
 import copy
 
+import pytest
 import torch
 from mmdet.models.roi_heads.mask_heads import FCNMaskHead
 from mmdet.registry import MODELS
@@ -85,3 +86,14 @@ def test_fused_mask_head_equals_the_stock_layers_and_their_gradients():
     for g_fused, g_stock in zip(*grads):
         torch.testing.assert_close(g_fused, g_stock, atol=1e-4, rtol=1e-4)
     assert head(x[:0]).shape == (0, 1, 28, 28)  # no RoI: the stock path
+
+
+def test_channels_last_refuses_roi_layers_that_misread_it():
+    stock = dict(type='SingleRoIExtractor', roi_layer=dict(
+        _delete_=True, type='RoIAlign', output_size=14, sampling_ratio=2))
+    with pytest.raises(ValueError, match=r'mask_roi_extractor.roi_layer is RoIAlign.*'
+                                         r'channels_last=False'):
+        MODELS.build(model_cfg(roi_head=dict(mask_roi_extractor=stock)))
+    plain = MODELS.build(model_cfg(roi_head=dict(mask_roi_extractor=stock),
+                                   channels_last=False))
+    assert not plain.channels_last

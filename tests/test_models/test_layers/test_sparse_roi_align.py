@@ -47,3 +47,15 @@ def test_extractor_builds_registry_layers_for_one_level():
     with pytest.raises(ValueError, match='one feature level'):
         SingleLevelRoIExtractor(roi_layer=dict(type='SparseRoIAlign', output_size=7),
                                 out_channels=4, featmap_strides=[8, 16])
+
+
+def test_channels_last_maps_give_the_same_values():
+    """The detector's feature maps are channels-last: the values must not depend on the
+    memory order (mmcv's kernel misreads such a map, hence the detector's check)."""
+    g = torch.Generator().manual_seed(1)
+    feats = torch.randn(2, 8, 16, 16, generator=g)
+    rois = _rois(50, 2, 256, g)
+    align = SparseRoIAlign(7, 1 / 16, 2)
+    ours = align(feats.contiguous(memory_format=torch.channels_last), rois)
+    assert torch.allclose(ours, align(feats, rois), atol=1e-6)
+    assert torch.allclose(ours, RoIAlign(7, 1 / 16, 2, 'avg', True)(feats, rois), atol=1e-5)
