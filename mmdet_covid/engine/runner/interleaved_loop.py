@@ -9,6 +9,7 @@ import torch
 from mmengine.dataset import InfiniteSampler
 from mmengine.dist import all_reduce, get_world_size
 from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
 from mmengine.runner.utils import set_random_seed
 from mmdet.registry import LOOPS
@@ -121,6 +122,13 @@ class InterleavedTrainLoop(EpochBasedTrainLoop):
         super().__init__(runner, dataloader, max_epochs, val_begin, val_interval,
                          dynamic_intervals)
         check_dataset_kind(self.dataloader, 'cls', 'train_dataloader')
+        replay = getattr(runner.model.module, 'cls_replay', None) \
+            if is_model_wrapper(runner.model) else None
+        if replay is not None and replay.steps > 1:
+            raise ValueError(
+                f'InterleavedTrainLoop: model.cls_replay.steps={replay.steps} takes its extra '
+                f'updates of S in DualTaskDetector.train_step, which the distributed '
+                f'wrapper ({type(runner.model).__name__}) does not call: use steps=1')
         warn_missing_classes(self.dataloader, 'train_dataloader')
         # Built before the runner loads or resumes a checkpoint: check that first.
         remove_orphaned_temp_files(runner.work_dir)

@@ -97,7 +97,9 @@ class DualTaskDetector(TwoStageDetector):
             on the new classification samples plus RoI batches of recent
             ones (a minibatch at the cost of batch size 1); ``slice_loss``
             and ``slice_acc`` are then those of that minibatch. Not in the
-            paper, which trains S at batch size 1. Defaults to None.
+            paper, which trains S at batch size 1. ``steps=k`` adds ``k - 1``
+            updates of S on remembered RoI batches alone after each
+            classification step (see :meth:`train_step`). Defaults to None.
         channels_last (bool): Keep the images, the convolution weights and
             so the feature maps in channels-last memory order (NHWC), which
             oneDNN's CPU convolutions run faster (measured: backbone + neck
@@ -229,6 +231,22 @@ class DualTaskDetector(TwoStageDetector):
             roi_batch, labels = self.cls_replay.minibatch(roi_batch, labels)
         losses = self.classifier.loss(roi_batch, labels)
         return {f'slice_{name}': value for name, value in losses.items()}
+
+    def train_step(self, data, optim_wrapper) -> Dict[str, Tensor]:
+        """The stock step; a classification step with ``cls_replay.steps > 1``
+        then updates S ``steps - 1`` more times, each on a minibatch of
+        remembered RoI batches (no forward pass of the detector)."""
+        log_vars = super().train_step(data, optim_wrapper)
+        replay = self.cls_replay
+        if replay is None or replay.steps == 1 or \
+                batch_task(data['data_samples']) != 'cls':
+            return log_vars
+        for _ in range(replay.steps - 1):
+            with optim_wrapper.optim_context(self):
+                losses = self.classifier.loss(*replay.sample())
+            loss, _ = self.parse_losses({f'slice_{k}': v for k, v in losses.items()})
+            optim_wrapper.update_params(loss)
+        return log_vars
 
     def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList,
                 rescale: bool = True) -> SampleList:

@@ -25,6 +25,13 @@ class RoIBatchReplay(nn.Module):
         batch (int): Samples per update of S: the new ones plus
             ``batch - new`` drawn without replacement from the memory
             (fewer while the memory is filling).
+        steps (int): Updates of S per classification step: the first on the
+            new samples plus remembered ones (:meth:`minibatch`), the other
+            ``steps - 1`` on ``batch`` remembered ones alone (:meth:`sample`;
+            ``DualTaskDetector.train_step``). S then learns at the pace of
+            its updates rather than of the detector's forward passes. Not
+            under DDP, whose wrapper runs its own ``train_step`` (refused by
+            ``InterleavedTrainLoop``). Defaults to 1.
         row_shape (tuple, optional): ``(B, 5)``, the shape of one RoI batch:
             the memory is then allocated at once, so that its buffers keep
             one shape (mmengine's ``EMAHook`` copies buffers into a copy of
@@ -32,12 +39,15 @@ class RoIBatchReplay(nn.Module):
             allocated at the first :meth:`push`.
     """
 
-    def __init__(self, size: int, batch: int, row_shape: Optional[tuple] = None) -> None:
+    def __init__(self, size: int, batch: int, steps: int = 1,
+                 row_shape: Optional[tuple] = None) -> None:
         super().__init__()
         if not (isinstance(size, int) and isinstance(batch, int) and 1 <= batch <= size):
             raise ValueError(f'RoIBatchReplay: need integers 1 <= batch <= size, '
                              f'got size={size!r}, batch={batch!r}')
-        self.size, self.batch = size, batch
+        if not (isinstance(steps, int) and steps >= 1):
+            raise ValueError(f'RoIBatchReplay: steps must be an integer >= 1, got {steps!r}')
+        self.size, self.batch, self.steps = size, batch, steps
         memory = torch.zeros((size, ) + tuple(row_shape)) if row_shape else torch.zeros(0)
         labels = torch.zeros(size if row_shape else 0, dtype=torch.long)
         self.register_buffer('memory', memory, persistent=False)
@@ -77,3 +87,12 @@ class RoIBatchReplay(nn.Module):
         slots = (start + pick) % self.size
         return (torch.cat([roi_batch, self.memory[slots]]),
                 torch.cat([labels, self.labels[slots]]))
+
+    def sample(self) -> Tuple[Tensor, Tensor]:
+        """``batch`` remembered samples (fewer while the memory is filling),
+        drawn without replacement: the minibatch of an extra update of S."""
+        stored = len(self)
+        start = (self.count - stored) % self.size
+        pick = torch.randperm(stored)[:self.batch].to(self.labels.device)
+        slots = (start + pick) % self.size
+        return self.memory[slots], self.labels[slots]

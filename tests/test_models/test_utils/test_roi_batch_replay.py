@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from mmdet_covid.models.utils import RoIBatchReplay
-from tests.conftest import cls_batch, model_cfg
+from tests.conftest import cls_batch, model_cfg, seg_batch
 
 
 def rows(*values):
@@ -80,3 +80,32 @@ def test_the_memory_keeps_its_shape_for_an_ema_copy_of_the_model():
     replay = RoIBatchReplay(size=4, batch=2, row_shape=(3, 5))
     with pytest.raises(ValueError, match=r'RoI batches of shape \(2, 5\), the memory holds'):
         replay.push(torch.zeros(1, 2, 5), torch.zeros(1, dtype=torch.long))
+
+
+def test_extra_updates_of_s_on_remembered_batches():
+    """steps=3: a classification step updates S three times (the last two on remembered
+    RoI batches alone); a segmentation step is the stock one."""
+    from mmdet.registry import MODELS
+    from mmengine.optim import build_optim_wrapper
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg(update_rule='s_only',
+                                   cls_replay=dict(size=8, batch=4, steps=3)))
+    model.init_weights()
+    model.train()
+    wrapper = build_optim_wrapper(model, dict(
+        type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-3),
+        constructor='TrainableParamsOptimWrapperConstructor'))
+    seen = []
+    model.classifier.register_forward_hook(lambda m, a, out: seen.append(a[0].shape[0]))
+    backbone = model.backbone.conv1.weight.detach().clone()
+    for label in [0, 1, 2]:
+        log_vars = model.train_step(cls_batch([label]), wrapper)
+        assert torch.isfinite(log_vars['slice_loss'])
+    # the new slice (+ remembered ones), then two draws of remembered ones alone
+    assert seen == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert wrapper.optimizer.state[model.classifier.mlp[0].weight]['step'] == 9
+    assert torch.equal(model.backbone.conv1.weight, backbone)  # S only
+    model.train_step(seg_batch(1), wrapper)
+    assert len(seen) == 9  # no update of S in a segmentation step
+    with pytest.raises(ValueError, match='steps must be an integer >= 1'):
+        RoIBatchReplay(size=4, batch=2, steps=0)
