@@ -1,17 +1,22 @@
 """Speed of the SSM against stock mmdet Mask R-CNN, one 512x512 slice.
 
     python tools/benchmark.py [--device cpu|cuda] [--repeats 10] [--rounds 1] [--threads N]
-                              [--batch-size N]
+                              [--batch-size N [N ...]] [--train-batch-size N] [--amp]
 
 Every case runs in its own process (so that peak memory is its own) on the
 same synthetic 512x512 slice, with the box score threshold at 0 so that the
 post-processing keeps the full 128 detections (masks pasted for all of them).
 Prints one table: parameters, inference seconds per slice (median), training
 seconds per iteration (SSM: segmentation step + classification step, batch 1)
-and peak resident memory; ``--batch-size N`` also times inference on batches of N
-copies of the slice (seconds per slice); ``--out bench.json`` writes it also as JSON, with the
-machine, the versions and each figure's ratio to stock Mask R-CNN R50 measured in
-the same run (compare machines by these ratios, not by seconds).
+and peak resident memory, training iterations per second and the forward's FLOPs
+per slice; ``--batch-size N`` also times inference on batches of N copies of the
+slice (seconds per slice), ``--train-batch-size N`` a training iteration on N
+slices (each step of the SSM on N slices), and ``--amp`` (CUDA) runs everything
+under automatic mixed precision: float16 autocast, in training with mmengine's
+``AmpOptimWrapper`` (dynamic loss scale) as ``tools/train.py --amp`` does.
+``--out bench.json`` writes it also as JSON, with the machine, the versions and
+each figure's ratio to stock Mask R-CNN R50 measured in the same run (compare
+machines by these ratios, not by seconds).
 """
 import argparse
 import json
@@ -38,10 +43,13 @@ CASES = {
          'model.roi_head.mask_roi_extractor': dict(
             type='SingleRoIExtractor', roi_layer=dict(
                 _delete_=True, type='RoIAlign', output_size=14, sampling_ratio=2)),
-         'model.roi_head.mask_head.type': 'FCNMaskHead'}),
+         'model.roi_head.mask_head.type': 'FCNMaskHead',
+         'model.channels_last': False}),  # mmcv's RoIAlign reads NCHW memory only
     'mask-rcnn-r50': ('stock mmdet Mask R-CNN R50-FPN (1 class, 512x512)', STOCK, {}),
 }
 STOCK_CASE = 'mask-rcnn-r50'
+# --amp: what runs in reduced precision
+AMP_LABEL = 'AMP float16 (autocast; training: dynamic loss scale)'
 # Not measured by this script: what it is compared with, and where each figure is from.
 REFERENCE = [
     dict(what="authors' code (AlexTS1980/COVID-Single-Shot-Model), CPU, 2 threads",
@@ -52,12 +60,21 @@ REFERENCE = [
 ]
 
 
-def report(rows: dict, device: str, repeats: int, rounds: int, batch_size: int = 1) -> dict:
+def _batched(row: dict, prefix: str) -> dict:
+    """``{N: value}`` of the ``f'{prefix}{N}'`` keys of a row (batched figures)."""
+    return {int(key[len(prefix):]): value for key, value in row.items()
+            if key.startswith(prefix) and key[len(prefix):].isdigit()}
+
+
+def report(rows: dict, device: str, repeats: int, rounds: int, amp: bool = False) -> dict:
     """The run as JSON: machine, versions, per-case medians and their ratio to
     stock Mask R-CNN R50 of the same run, the reference figures with sources.
 
     Args:
-        rows: ``{case: {params, dets, infer, train, rss_mb[, gpu_mb]}}`` medians.
+        rows: ``{case: {params, dets, gflops, infer, train, rss_mb[, gpu_mb]
+            [, infer_batchN][, train_batchN]}}`` medians; ``infer_batchN`` is
+            seconds per slice at batch N, ``train_batchN`` seconds per
+            iteration at batch N.
     """
     import platform
 
@@ -69,27 +86,38 @@ def report(rows: dict, device: str, repeats: int, rounds: int, batch_size: int =
     cases = {}
     for name, r in rows.items():
         case = dict(label=CASES[name][0], params=int(r['params']), detections=int(r['dets']),
-                    infer_s_per_slice=r['infer'], train_s_per_iter=r['train'],
+                    gflops_per_slice=r.get('gflops'), infer_s_per_slice=r['infer'],
+                    train_s_per_iter=r['train'], train_iters_per_s=1.0 / r['train'],
                     peak_rss_gb=r['rss_mb'] / 1024)
         if 'gpu_mb' in r and device == 'cuda':
             case['peak_gpu_gb'] = r['gpu_mb'] / 1024
-        if 'infer_batch' in r:
-            case[f'infer_s_per_slice_batch{batch_size}'] = r['infer_batch']
+        for n, sec in _batched(r, 'infer_batch').items():
+            case[f'infer_s_per_slice_batch{n}'] = sec
+            case[f'infer_slices_per_s_batch{n}'] = 1.0 / sec
+        for n, sec in _batched(r, 'train_batch').items():
+            case[f'train_s_per_iter_batch{n}'] = sec
+            case[f'train_slices_per_s_batch{n}'] = n / sec
         if stock:
-            case['ratio_to_stock_r50'] = dict(
-                infer=r['infer'] / stock['infer'], train=r['train'] / stock['train'],
-                peak_rss=r['rss_mb'] / stock['rss_mb'])
-            if 'infer_batch' in r and 'infer_batch' in stock:
-                case['ratio_to_stock_r50'][f'infer_batch{batch_size}'] = \
-                    r['infer_batch'] / stock['infer_batch']
+            ratio = dict(infer=r['infer'] / stock['infer'], train=r['train'] / stock['train'],
+                         peak_rss=r['rss_mb'] / stock['rss_mb'])
+            for key in r:
+                if key.startswith(('infer_batch', 'train_batch')) and key in stock:
+                    ratio[key] = r[key] / stock[key]
+            case['ratio_to_stock_r50'] = ratio
         cases[name] = case
+    gpu = torch.cuda.get_device_name(0) if device == 'cuda' and torch.cuda.is_available() \
+        else None
     return dict(
         machine=dict(processor=platform.processor() or platform.machine(),
                      cpus=os.cpu_count(), threads=torch.get_num_threads(), device=device,
-                     gpu=torch.cuda.get_device_name(0) if device == 'cuda' else None),
+                     gpu=gpu),
         versions=dict(python=platform.python_version(), torch=torch.__version__,
                       mmcv=mmcv.__version__, mmdet=mmdet.__version__),
         slice='512x512, box score threshold 0 (all 128 detections, masks pasted)',
+        precision=AMP_LABEL if amp else 'float32',
+        flops='forward of one slice at inference, counted by torch.utils.flop_counter '
+              '(2 per multiply-add) over dense convolutions and matrix products; '
+              'RoIAlign, NMS and the mask paste are not counted',
         repeats=repeats, rounds=rounds, statistic='median', cases=cases,
         reference=REFERENCE)
 
@@ -142,7 +170,34 @@ def _timed(fn, repeats: int, sync) -> float:
     return statistics.median(times)
 
 
-def run_case(name: str, device: str, repeats: int, batch_size: int = 1) -> dict:
+def autocast(amp: bool):
+    """The autocast context of ``--amp`` on CUDA (float16, as mmengine's
+    ``AmpOptimWrapper``), a no-op without it."""
+    import contextlib
+
+    import torch
+    return torch.autocast('cuda', dtype=torch.float16) if amp else contextlib.nullcontext()
+
+
+def _copies(sample: dict, n: int) -> dict:
+    """A batch of ``n`` copies of a one-slice packed sample."""
+    import copy
+    return dict(inputs=sample['inputs'] * n,
+                data_samples=[copy.deepcopy(sample['data_samples'][0]) for _ in range(n)])
+
+
+def forward_gflops(model, sample: dict) -> float:
+    """GFLOPs of one inference forward (dense convolutions and matrix products)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model.test_step(sample)
+    return counter.get_total_flops() / 1e9
+
+
+def run_case(name: str, device: str, repeats: int, batch_sizes=(1, ), amp: bool = False,
+             train_batch_size: int = 1) -> dict:
     import torch
     from mmengine.config import Config
     from mmengine.optim import build_optim_wrapper
@@ -163,34 +218,36 @@ def run_case(name: str, device: str, repeats: int, batch_size: int = 1) -> dict:
     model.init_weights()
     seg, cls = _slice()
     sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
+    out = dict(params=sum(p.numel() for p in model.parameters()))
 
     model.eval()
-    with torch.no_grad():
-        num_dets = len(model.test_step(seg)[0].pred_instances)
-        infer = _timed(lambda: model.test_step(seg), repeats, sync)
-        infer_batch = None
-        if batch_size > 1:
-            import copy
-            batch = dict(inputs=seg['inputs'] * batch_size,
-                         data_samples=[copy.deepcopy(seg['data_samples'][0])
-                                       for _ in range(batch_size)])
-            infer_batch = _timed(lambda: model.test_step(batch), max(3, repeats // 2),
-                                 sync) / batch_size
+    out['gflops'] = forward_gflops(model, seg)
+    with torch.no_grad(), autocast(amp):
+        out['dets'] = len(model.test_step(seg)[0].pred_instances)
+        out['infer'] = _timed(lambda: model.test_step(seg), repeats, sync)
+        for n in sorted(set(batch_sizes) - {1}):
+            batch = _copies(seg, n)
+            out[f'infer_batch{n}'] = _timed(
+                lambda: model.test_step(batch), max(3, repeats // 2), sync) / n
     model.train()
+    optim = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-6))
+    if amp:  # float16 autocast in train_step, dynamic loss scaling: train.py --amp
+        optim = dict(optim, type='AmpOptimWrapper', dtype='float16', loss_scale='dynamic')
     wrapper = build_optim_wrapper(model, dict(
-        type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-6),
-        constructor='TrainableParamsOptimWrapperConstructor'))
-    if name.startswith('ssm'):
-        step = lambda: (model.train_step(seg, wrapper), model.train_step(cls, wrapper))  # noqa
-    else:
-        step = lambda: model.train_step(seg, wrapper)  # noqa
-    train = _timed(step, max(3, repeats // 2), sync)
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    gpu_mb = torch.cuda.max_memory_allocated() / 2**20 if device == 'cuda' else 0.0
-    out = dict(params=sum(p.numel() for p in model.parameters()), infer=infer,
-               train=train, rss_mb=rss_mb, gpu_mb=gpu_mb, dets=num_dets)
-    if infer_batch is not None:
-        out['infer_batch'] = infer_batch
+        optim, constructor='TrainableParamsOptimWrapperConstructor'))
+
+    def iteration(seg_batch: dict, cls_batch: dict) -> None:
+        model.train_step(seg_batch, wrapper)
+        if name.startswith('ssm'):  # segmentation step + classification step
+            model.train_step(cls_batch, wrapper)
+
+    out['train'] = _timed(lambda: iteration(seg, cls), max(3, repeats // 2), sync)
+    if train_batch_size > 1:
+        seg_n, cls_n = _copies(seg, train_batch_size), _copies(cls, train_batch_size)
+        out[f'train_batch{train_batch_size}'] = _timed(
+            lambda: iteration(seg_n, cls_n), max(3, repeats // 2), sync)
+    out['rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out['gpu_mb'] = torch.cuda.max_memory_allocated() / 2**20 if device == 'cuda' else 0.0
     return out
 
 
@@ -202,16 +259,27 @@ def main() -> None:
     parser.add_argument('--cases', nargs='+', default=list(CASES), choices=list(CASES))
     parser.add_argument('--rounds', type=int, default=1,
                         help='run the cases this many times, alternating')
-    parser.add_argument('--batch-size', type=int, default=1,
-                        help='also time inference on batches of this many slices')
+    parser.add_argument('--batch-size', type=int, nargs='+', default=[1],
+                        help='also time inference on batches of these many slices')
+    parser.add_argument('--train-batch-size', type=int, default=1,
+                        help='also time a training iteration on this many slices')
+    parser.add_argument('--amp', action='store_true',
+                        help='automatic mixed precision (float16), CUDA only')
     parser.add_argument('--out', help='also write the table as JSON here')
     parser.add_argument('--case', help=argparse.SUPPRESS)  # internal: one case, JSON out
     args = parser.parse_args()
+    if min(args.batch_size + [args.train_batch_size]) < 1:
+        parser.error('--batch-size and --train-batch-size must be >= 1')
+    if args.amp and args.device != 'cuda':
+        # mmcv's CPU nms reads float32 scores only: the stock RPN fails under autocast
+        parser.error('--amp needs --device cuda (on a CPU, mmcv\'s nms takes float32 '
+                     'scores only and the stock RPN fails under bfloat16 autocast)')
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
     if args.case:
-        print(json.dumps(run_case(args.case, args.device, args.repeats, args.batch_size)))
+        print(json.dumps(run_case(args.case, args.device, args.repeats, args.batch_size,
+                                  args.amp, args.train_batch_size)))
         return
 
     # Cases alternate over --rounds (A B C A B C ...) so that a drift of the
@@ -223,8 +291,11 @@ def main() -> None:
             if name in failed:
                 continue
             cmd = [sys.executable, __file__, '--case', name, '--device', args.device,
-                   '--repeats', str(args.repeats), '--batch-size', str(args.batch_size)]
+                   '--repeats', str(args.repeats), '--batch-size'] \
+                + [str(n) for n in args.batch_size] \
+                + ['--train-batch-size', str(args.train_batch_size)]
             cmd += ['--threads', str(args.threads)] if args.threads else []
+            cmd += ['--amp'] if args.amp else []
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO,
                                   env=dict(os.environ, PYTHONWARNINGS='ignore'))
             if proc.returncode != 0:
@@ -234,36 +305,46 @@ def main() -> None:
             runs[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
     medians = {name: {key: statistics.median(r[key] for r in results) for key in results[0]}
                for name, results in runs.items() if results}
-    rows = [(CASES[name][0], r) for name, r in medians.items()]
+    print_table(medians, args)
+    if args.out:
+        from mmdet_covid.engine.fileio import atomic_write_json
+        atomic_write_json(report(medians, args.device, args.repeats, args.rounds, args.amp),
+                          args.out, indent=1)
+        print(f'written to {args.out}')
+    if failed:
+        sys.exit(f'failed cases: {", ".join(failed)}')
 
+
+def print_table(medians: dict, args) -> None:
+    """The medians as a table on stdout, then the reference figures."""
     import platform
 
     import torch
-    print(f'\ndevice: {args.device} ({platform.processor() or platform.machine()}, '
-          f'{torch.get_num_threads()} threads), torch {torch.__version__}, '
-          f'512x512 slice, median of {args.repeats} runs x {args.rounds} rounds')
     cuda = args.device == 'cuda'
-    batched = args.batch_size > 1
-    header = f'{"model":<52} {"params":>8} {"dets":>5} {"infer s/slice":>14} ' \
-             + (f'{"@batch " + str(args.batch_size):>14} ' if batched else '') \
-             + f'{"train s/iter":>13} {"peak RSS":>9}' + (f' {"peak GPU":>9}' if cuda else '')
+    precision = AMP_LABEL if args.amp else 'float32'
+    print(f'\ndevice: {args.device} ({platform.processor() or platform.machine()}, '
+          f'{torch.get_num_threads()} threads), torch {torch.__version__}, {precision}, '
+          f'512x512 slice, median of {args.repeats} runs x {args.rounds} rounds')
+    batches = sorted(set(args.batch_size) - {1})
+    train_n = args.train_batch_size
+    header = f'{"model":<52} {"params":>8} {"GFLOPs":>7} {"dets":>5} {"infer s/slice":>14} ' \
+        + ''.join(f'{"@batch " + str(n):>14} ' for n in batches) \
+        + f'{"train s/iter":>13} {"iter/s":>7} ' \
+        + (f'{"train@" + str(train_n) + " slice/s":>18} ' if train_n > 1 else '') \
+        + f'{"peak RSS":>9}' + (f' {"peak GPU":>9}' if cuda else '')
     print(header + '\n' + '-' * len(header))
-    for label, r in rows:
-        print(f'{label:<52} {r["params"] / 1e6:7.2f}M {int(r["dets"]):5d} {r["infer"]:14.4f} '
-              + (f'{r["infer_batch"]:14.4f} ' if batched else '')
-              + f'{r["train"]:13.4f} {r["rss_mb"] / 1024:8.2f}G'
+    for name, r in medians.items():
+        print(f'{CASES[name][0]:<52} {r["params"] / 1e6:7.2f}M {r["gflops"]:7.1f} '
+              f'{int(r["dets"]):5d} {r["infer"]:14.4f} '
+              + ''.join(f'{r[f"infer_batch{n}"]:14.4f} ' for n in batches)
+              + f'{r["train"]:13.4f} {1 / r["train"]:7.2f} '
+              + (f'{train_n / r[f"train_batch{train_n}"]:18.2f} ' if train_n > 1 else '')
+              + f'{r["rss_mb"] / 1024:8.2f}G'
               + (f' {r["gpu_mb"] / 1024:8.2f}G' if cuda else ''))
     print('\nreference (not measured by this script):')
     for ref in REFERENCE:
         figures = ', '.join(f'{k} {v}' for k, v in ref.items() if k.endswith(('_s', '_gb')))
         print(f'  {ref["what"]}: {figures}\n    source: {ref["source"]}')
-    if args.out:
-        from mmdet_covid.engine.fileio import atomic_write_json
-        atomic_write_json(report(medians, args.device, args.repeats, args.rounds,
-                                 args.batch_size), args.out, indent=1)
-        print(f'written to {args.out}')
-    if failed:
-        sys.exit(f'failed cases: {", ".join(failed)}')
 
 
 if __name__ == '__main__':

@@ -1,7 +1,7 @@
 """Where the SSM's inference time goes, by component (the slice of tools/benchmark.py).
 
     python tools/analysis_tools/profile_inference.py [CONFIG] [--repeats 10]
-        [--batch-size 1] [--threads N] [--out profile.json]
+        [--batch-size 1] [--threads N] [--device cpu|cuda] [--amp] [--out profile.json]
 
 Wraps the methods of one forward pass with timers (inclusive times, nested as the
 calls are) and prints the median seconds per slice of each, with its share of the
@@ -49,17 +49,20 @@ def _owner(model, path: str):
     return obj
 
 
-def instrument(model, times: dict) -> None:
-    """Wrap each stage's method so that its calls add their seconds to ``times``."""
+def instrument(model, times: dict, sync=lambda: None) -> None:
+    """Wrap each stage's method so that its calls add their seconds to ``times``
+    (``sync``: called before each clock reading, e.g. ``torch.cuda.synchronize``)."""
     for label, path, method in STAGES:
         owner = _owner(model, path)
         original = getattr(owner, method)
 
         def timed(*args, __original=original, __label=label, **kwargs):
+            sync()
             start = time.perf_counter()
             try:
                 return __original(*args, **kwargs)
             finally:
+                sync()
                 times[__label] += time.perf_counter() - start
 
         setattr(owner, method, timed)
@@ -71,15 +74,19 @@ def main(argv=None) -> None:
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--threads', type=int, default=None)
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--amp', action='store_true', help='float16 autocast (CUDA only)')
     parser.add_argument('--out', help='also write the table as JSON here')
     args = parser.parse_args(argv)
+    if args.amp and args.device != 'cuda':
+        parser.error('--amp needs --device cuda (as tools/benchmark.py --amp)')
 
     import torch
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
     import mmdet_covid  # noqa: F401
-    from benchmark import _slice
+    from benchmark import _copies, _slice, autocast
     from mmdet.registry import MODELS
 
     if args.threads:
@@ -87,16 +94,15 @@ def main(argv=None) -> None:
     cfg = Config.fromfile(args.config)
     init_default_scope('mmdet')
     cfg.model.test_cfg.rcnn.score_thr = 0.0  # all 128 detections, as the benchmark
-    model = MODELS.build(cfg.model)
+    model = MODELS.build(cfg.model).to(args.device)
     model.init_weights()
     model.eval()
     seg, _ = _slice()
-    batch = dict(inputs=seg['inputs'] * args.batch_size,
-                 data_samples=seg['data_samples'] * args.batch_size)
+    batch = _copies(seg, args.batch_size)
     runs = defaultdict(list)
     times = defaultdict(float)
-    instrument(model, times)
-    with torch.no_grad():
+    instrument(model, times, torch.cuda.synchronize if args.device == 'cuda' else lambda: None)
+    with torch.no_grad(), autocast(args.amp):
         for i in range(args.repeats + 2):
             times.clear()
             model.test_step(batch)
@@ -105,14 +111,21 @@ def main(argv=None) -> None:
                     runs[label].append(times.get(label, 0.0) / args.batch_size)
     medians = {label: statistics.median(runs[label]) for label, _, _ in STAGES}
     whole = medians[STAGES[0][0]]
-    print(f'{args.config}: batch {args.batch_size}, {torch.get_num_threads()} threads, '
+    where = torch.cuda.get_device_name(0) if args.device == 'cuda' \
+        else f'{torch.get_num_threads()} threads'
+    print(f'{args.config}: batch {args.batch_size}, {where}, '
+          f'{"AMP float16" if args.amp else "float32"}, '
           f'median of {args.repeats}, seconds per slice (inclusive)')
     for label, _, _ in STAGES:
         print(f'{label:<70} {medians[label]:8.4f}  {100 * medians[label] / whole:5.1f}%')
     if args.out:
         from mmdet_covid.engine.fileio import atomic_write_json
         atomic_write_json(dict(config=args.config, batch_size=args.batch_size,
-                               threads=torch.get_num_threads(), repeats=args.repeats,
+                               threads=torch.get_num_threads(), device=args.device,
+                               gpu=torch.cuda.get_device_name(0)
+                               if args.device == 'cuda' else None,
+                               precision='AMP float16' if args.amp else 'float32',
+                               repeats=args.repeats,
                                seconds_per_slice={k.strip(): v for k, v in medians.items()}),
                           args.out, indent=1)
 
