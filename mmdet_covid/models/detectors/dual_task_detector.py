@@ -157,7 +157,8 @@ class DualTaskDetector(TwoStageDetector):
             self.cls_replay = RoIBatchReplay(**dict(dict(row_shape=rows), **cls_replay))
         self.channels_last = channels_last
         if channels_last:
-            self._check_roi_layers_read_channels_last()  # 4-D weights; init and load_state_dict copy into them in place
+            self._check_roi_layers_read_channels_last()
+            # 4-D weights; init and load_state_dict copy into them in place
             self.to(memory_format=torch.channels_last)
 
     def _check_roi_layers_read_channels_last(self) -> None:
