@@ -56,24 +56,25 @@ def main(argv=None) -> int:
     if args.batch_size < 1:
         raise SystemExit(f'--batch-size {args.batch_size}: expected at least 1')
     import mmdet_covid  # noqa: F401
-    from mmdet_covid.apis import analyze_scan, init_ssm
+    from mmdet_covid.apis import analyze_scan, init_ssm, read_scan
     from mmdet_covid.datasets.ct_io import CTInputWarning, CTReadError
     from mmdet_covid.scan.report import write_report
 
     start = time.perf_counter()
-    model = init_ssm(args.config, args.checkpoint, device=args.device,
-                     cfg_options=args.cfg_options)
     warnings.simplefilter('ignore', CTInputWarning)  # collected in the report, printed below
-    try:
-        analysis = analyze_scan(
-            model, args.input, batch_size=args.batch_size, series_uid=args.series,
-            lesion_score_thr=args.lesion_score_thr, min_lesion_slices=args.min_lesion_slices,
-            consolidation_hu=args.consolidation_hu,
-            lung_threshold_hu=args.lung_threshold_hu, checkpoint=args.checkpoint,
-            allow_non_ct=args.force, progress=not args.no_progress)
+    try:  # the input first: a bad one fails before the model is loaded
+        volume = read_scan(args.input, args.series, args.force)
     except CTReadError as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
+    model = init_ssm(args.config, args.checkpoint, device=args.device,
+                     cfg_options=args.cfg_options)
+    analysis = analyze_scan(
+        model, volume, batch_size=args.batch_size,
+        lesion_score_thr=args.lesion_score_thr, min_lesion_slices=args.min_lesion_slices,
+        consolidation_hu=args.consolidation_hu,
+        lung_threshold_hu=args.lung_threshold_hu, checkpoint=args.checkpoint,
+        progress=not args.no_progress)
     analysis.timings['total_with_model_load'] = time.perf_counter() - start
     paths = write_report(analysis, args.out_dir)
     scan, burden, counts = analysis.scan, analysis.burden['total'], analysis.counts

@@ -3,7 +3,7 @@ import hashlib
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 import numpy as np
 import torch
@@ -93,7 +93,22 @@ def _predict(model: nn.Module, hu: np.ndarray, indices: np.ndarray, batch_size: 
     return samples
 
 
-def analyze_scan(model: nn.Module, source: str, batch_size: int = 4,
+def read_scan(source: str, series_uid: Optional[str] = None,
+              allow_non_ct: bool = False) -> CTVolume:
+    """:func:`read_ct_volume`, with every :class:`CTInputWarning` that the read
+    issues also kept in the volume's ``warnings`` (for the report): read a scan
+    first, so that a bad input fails before a model is loaded, then pass the
+    volume to :func:`analyze_scan`."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always', CTInputWarning)
+        volume = read_ct_volume(source, series_uid, allow_non_ct)
+    for w in caught:  # issued again for the caller
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    volume.warnings = list(dict.fromkeys([str(w.message) for w in caught] + volume.warnings))
+    return volume
+
+
+def analyze_scan(model: nn.Module, source: Union[str, CTVolume], batch_size: int = 4,
                  series_uid: Optional[str] = None, lesion_score_thr: float = 0.75,
                  min_lesion_slices: int = 1, consolidation_hu: float = -300.0,
                  lung_threshold_hu: float = -500.0, min_lung_fraction: float = 0.05,
@@ -103,7 +118,9 @@ def analyze_scan(model: nn.Module, source: str, batch_size: int = 4,
 
     Args:
         model: an SSM from :func:`~mmdet_covid.apis.init_ssm`.
-        source: a DICOM series folder, a NIfTI volume or a folder of slice images.
+        source: a DICOM series folder, a NIfTI volume or a folder of slice images,
+            or a volume read by :func:`read_scan` (``series_uid`` and
+            ``allow_non_ct`` then do not apply).
         batch_size: slices per forward pass.
         series_uid: the DICOM series to read (default: the axial CT series with most
             slices).
@@ -120,10 +137,9 @@ def analyze_scan(model: nn.Module, source: str, batch_size: int = 4,
     """
     timings = {}
     t0 = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter('always', CTInputWarning)
-        volume = read_ct_volume(source, series_uid, allow_non_ct)
-    notes = list(dict.fromkeys([str(w.message) for w in caught] + volume.warnings))
+    volume = source if isinstance(source, CTVolume) else \
+        read_scan(source, series_uid, allow_non_ct)
+    notes = list(volume.warnings)
     timings['read'] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -164,7 +180,7 @@ def analyze_scan(model: nn.Module, source: str, batch_size: int = 4,
     if len(analysed):
         decision = scan_class(probs, top, lesion_score_thr, min_lesion_slices, classes)
     else:
-        notes.append(f'{source}: no slice with lung; no scan class')
+        notes.append(f'{volume.source}: no slice with lung; no scan class')
     timings['burden'] = time.perf_counter() - t0
 
     pixel_mm2 = None if volume.spacing is None else volume.spacing[1] * volume.spacing[2]

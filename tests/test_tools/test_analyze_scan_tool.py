@@ -35,6 +35,11 @@ def test_analyze_scan_names_what_it_cannot_read(model_files, phantom_scans, tmp_
     assert analyze_scan.main([config, checkpoint, missing, '--out-dir', str(tmp_path / 'o'),
                               '--no-progress']) == 2
     assert f'error: {missing}: does not exist' in capsys.readouterr().err
+    # the input is read before the model is loaded: a bad input is named even when the
+    # checkpoint does not exist either
+    assert analyze_scan.main([config, str(tmp_path / 'no.pth'), missing, '--out-dir',
+                              str(tmp_path / 'o'), '--no-progress']) == 2
+    assert f'error: {missing}: does not exist' in capsys.readouterr().err
     folder, truth = phantom_scans['Normal']
     mr = tmp_path / 'mr'
     os.makedirs(mr)
