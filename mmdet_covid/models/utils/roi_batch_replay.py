@@ -70,6 +70,14 @@ class RoIBatchReplay(nn.Module):
         self.labels[slots] = labels
         self.count += len(labels)
 
+    def _draw(self, among: int, n: int) -> Tuple[Tensor, Tensor]:
+        """``n`` samples drawn without replacement from the oldest ``among``
+        stored ones (slots counted from the oldest)."""
+        start = (self.count - len(self)) % self.size
+        pick = torch.randperm(among)[:n].to(self.labels.device)
+        slots = (start + pick) % self.size
+        return self.memory[slots], self.labels[slots]
+
     def minibatch(self, roi_batch: Tensor, labels: Tensor) -> Tuple[Tensor, Tensor]:
         """The new samples followed by up to ``batch - N`` remembered ones.
 
@@ -81,18 +89,10 @@ class RoIBatchReplay(nn.Module):
         extra = min(self.batch - new, older)
         if extra <= 0:
             return roi_batch, labels
-        # Slots of the older samples, oldest first; draw without replacement.
-        start = (self.count - len(self)) % self.size
-        pick = torch.randperm(older)[:extra].to(labels.device)
-        slots = (start + pick) % self.size
-        return (torch.cat([roi_batch, self.memory[slots]]),
-                torch.cat([labels, self.labels[slots]]))
+        rows, old_labels = self._draw(older, extra)
+        return torch.cat([roi_batch, rows]), torch.cat([labels, old_labels])
 
     def sample(self) -> Tuple[Tensor, Tensor]:
         """``batch`` remembered samples (fewer while the memory is filling),
         drawn without replacement: the minibatch of an extra update of S."""
-        stored = len(self)
-        start = (self.count - stored) % self.size
-        pick = torch.randperm(stored)[:self.batch].to(self.labels.device)
-        slots = (start + pick) % self.size
-        return self.memory[slots], self.labels[slots]
+        return self._draw(len(self), self.batch)
