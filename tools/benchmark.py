@@ -13,7 +13,10 @@ per slice; ``--batch-size N`` also times inference on batches of N copies of the
 slice (seconds per slice), ``--train-batch-size N`` a training iteration on N
 slices (each step of the SSM on N slices), and ``--amp`` (CUDA) runs everything
 under automatic mixed precision: float16 autocast, in training with mmengine's
-``AmpOptimWrapper`` (dynamic loss scale) as ``tools/train.py --amp`` does.
+``AmpOptimWrapper`` (dynamic loss scale) as ``tools/train.py --amp`` does. On a
+CPU the case ``ssm-bf16`` is the SSM with ``model.cpu_bf16='always'``: its
+backbone, neck, box heads and mask head compute in bfloat16, in inference and
+training.
 ``--out bench.json`` writes it also as JSON, with the machine, the versions and
 each figure's ratio to stock Mask R-CNN R50 measured in the same run (compare
 machines by these ratios, not by seconds).
@@ -45,9 +48,12 @@ CASES = {
                 _delete_=True, type='RoIAlign', output_size=14, sampling_ratio=2)),
          'model.roi_head.mask_head.type': 'FCNMaskHead',
          'model.channels_last': False}),  # mmcv's RoIAlign reads NCHW memory only
+    'ssm-bf16': ('same SSM, bfloat16 arithmetic on the CPU', SSM,
+                 {'model.cpu_bf16': 'always'}),  # inference and training
     'mask-rcnn-r50': ('stock mmdet Mask R-CNN R50-FPN (1 class, 512x512)', STOCK, {}),
 }
 STOCK_CASE = 'mask-rcnn-r50'
+CPU_ONLY = ('ssm-bf16', )  # the same as 'ssm' on CUDA: not run there unless named
 # --amp: what runs in reduced precision
 AMP_LABEL = 'AMP float16 (autocast; training: dynamic loss scale)'
 # Not measured by this script: what it is compared with, and where each figure is from.
@@ -256,7 +262,8 @@ def main() -> None:
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
-    parser.add_argument('--cases', nargs='+', default=list(CASES), choices=list(CASES))
+    parser.add_argument('--cases', nargs='+', choices=list(CASES),
+                        help=f'default: all (on CUDA all but {", ".join(CPU_ONLY)})')
     parser.add_argument('--rounds', type=int, default=1,
                         help='run the cases this many times, alternating')
     parser.add_argument('--batch-size', type=int, nargs='+', default=[1],
@@ -274,6 +281,8 @@ def main() -> None:
         # mmcv's CPU nms reads float32 scores only: the stock RPN fails under autocast
         parser.error('--amp needs --device cuda (on a CPU, mmcv\'s nms takes float32 '
                      'scores only and the stock RPN fails under bfloat16 autocast)')
+    if args.cases is None:
+        args.cases = [c for c in CASES if args.device == 'cpu' or c not in CPU_ONLY]
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)

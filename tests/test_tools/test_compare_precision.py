@@ -59,3 +59,38 @@ def test_lists_of_different_lengths_are_refused():
     ref = [_sample(0, [1.0, 0.0, 0.0], [], [])]
     with pytest.raises(ValueError, match='1 reference samples but 0'):
         compare_predictions(ref, [])
+
+
+@pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(),
+                    reason='this CPU has no native bfloat16 arithmetic')
+def test_cpu_run_compares_bf16_with_float32(prepared_phantom, tmp_path):
+    import json
+    import os
+    import subprocess
+
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+
+    from tests.conftest import REPO_ROOT, tiny_ssm_cfg
+
+    cfg = tiny_ssm_cfg(prepared_phantom, str(tmp_path))
+    cfg.model.test_cfg.rcnn.score_thr = 0.0  # the untrained model's lesions, all of them
+    config, checkpoint = str(tmp_path / 'tiny_ssm.py'), str(tmp_path / 'ssm.pth')
+    cfg.dump(config)
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(config).model)
+    model.init_weights()
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), checkpoint)
+    out = str(tmp_path / 'compare.json')
+    proc = subprocess.run(
+        [sys.executable, 'tools/analysis_tools/compare_precision.py', config, checkpoint,
+         osp.join(prepared_phantom, 'cls', 'test'), '--device', 'cpu', '--batch-size', '2',
+         '--out', out], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(out) as f:
+        result = json.load(f)
+    assert result['precision'] == 'bfloat16 arithmetic (cpu_bf16) vs float32'
+    assert result['slices'] > 0 and result['gpu'] is None
+    assert 0 < result['lesions_reference'] and result['lesions_matched'] > 0
+    assert 0 < result['max_abs_prob_diff'] < 0.1  # rounded, not another model

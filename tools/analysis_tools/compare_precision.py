@@ -4,9 +4,11 @@
         [--device cuda] [--batch-size 16] [--out compare.json]
 
 Runs the model on every slice of the inputs (files or folders, as
-``tools/infer.py``) twice: in float32, and under float16 autocast (as
-``tools/benchmark.py --amp`` and ``tools/train.py --amp``; CUDA only, mmcv's CPU
-nms reads float32 scores only). Prints and writes how the second differs from
+``tools/infer.py``) twice: in float32, and in reduced precision: on CUDA under
+float16 autocast (as ``tools/benchmark.py --amp`` and ``tools/train.py --amp``),
+on a CPU with bfloat16 arithmetic in the backbone, neck, box and mask heads
+(``model.cpu_bf16='inference'``; mmcv's CPU nms reads float32 scores only, so
+not a global autocast). Prints and writes how the second differs from
 the first: slice class agreement, the largest change of a class probability,
 and for the lesions kept by the config's score threshold, how many are found
 by both (the same box up to IoU 0.9) and the IoU of their masks.
@@ -75,13 +77,11 @@ def main(argv=None) -> None:
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('inputs', nargs='+', help='slices, volumes or folders of them')
-    parser.add_argument('--device', default='cuda')
+    parser.add_argument('--device', default='cuda', choices=['cuda', 'cpu'])
     parser.add_argument('--batch-size', type=int, default=16)
     parser.add_argument('--out', help='also write the comparison as JSON here')
     args = parser.parse_args(argv)
-    if args.device != 'cuda':
-        parser.error('the float16 run needs --device cuda (mmcv\'s CPU nms reads float32 '
-                     'scores only)')
+    cuda = args.device == 'cuda'
 
     import torch
 
@@ -90,16 +90,23 @@ def main(argv=None) -> None:
     from mmdet_covid.apis import inference_ct_slices, init_ssm
 
     model = init_ssm(args.config, args.checkpoint, device=args.device)
+    model.cpu_bf16 = 'off'
     runs = {}
-    for amp in (False, True):
-        with autocast(amp):
-            runs[amp] = [s.cpu() for s in inference_ct_slices(model, args.inputs,
-                                                              args.batch_size)]
+    for reduced in (False, True):
+        if reduced and not cuda:
+            model.cpu_bf16 = 'inference'
+            if model.cpu_bf16 == 'off':
+                sys.exit('this CPU has no native bfloat16 arithmetic: nothing to compare')
+        with autocast(reduced and cuda):
+            runs[reduced] = [s.cpu() for s in inference_ct_slices(model, args.inputs,
+                                                                  args.batch_size)]
     result = compare_predictions(runs[False], runs[True])
     result.update(config=args.config, checkpoint=args.checkpoint, device=args.device,
-                  gpu=torch.cuda.get_device_name(0),
+                  gpu=torch.cuda.get_device_name(0) if cuda else None,
                   score_thr=float(model.cfg.model.test_cfg.rcnn.score_thr),
-                  box_iou_for_a_match=BOX_IOU, precision='float16 autocast vs float32')
+                  box_iou_for_a_match=BOX_IOU,
+                  precision='float16 autocast vs float32' if cuda else
+                  'bfloat16 arithmetic (cpu_bf16) vs float32')
     for key, value in result.items():
         print(f'{key:<22} {value}')
     if args.out:

@@ -12,7 +12,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..data_preprocessors import batch_task
 from ..layers import SparseRoIAlign
-from ..utils import RoIBatchReplay
+from ..utils import RoIBatchReplay, bf16_active, bf16_call, check_cpu_bf16
 
 # What the classification step may update besides S (paper section IV).
 # "backbone" is the ResNet and its FPN, as torchvision's `model.backbone` that
@@ -109,6 +109,14 @@ class DualTaskDetector(TwoStageDetector):
             float rounding, the same ``state_dict``. Needs
             :class:`SparseRoIAlign` RoI layers (mmcv's ``RoIAlign`` misreads
             channels-last maps; refused). Defaults to True.
+        cpu_bf16 (str): On a CPU, run the convolutions and matrix products
+            of the backbone, the neck, the box heads and the mask head in
+            bfloat16 (autocast; their outputs come back float32, and the
+            RPN, RoIAlign, NMS, the paste and S stay float32): ``'off'``,
+            ``'inference'`` (eval mode only) or ``'always'`` (training too).
+            Worth it where the CPU computes bfloat16 natively (AVX-512 BF16,
+            AMX); elsewhere it warns and stays float32. Not the paper's.
+            Defaults to ``'off'``.
         Other args: see :class:`TwoStageDetector`.
     """
 
@@ -122,6 +130,7 @@ class DualTaskDetector(TwoStageDetector):
                  cls_step_norm_eval: bool = True,
                  cls_replay: OptConfigType = None,
                  channels_last: bool = True,
+                 cpu_bf16: str = 'off',
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
@@ -155,11 +164,22 @@ class DualTaskDetector(TwoStageDetector):
         if cls_replay is not None:
             rows = (self.roi_head.roi_batch_selection.num_rois, 5)
             self.cls_replay = RoIBatchReplay(**dict(dict(row_shape=rows), **cls_replay))
+        self.cpu_bf16 = cpu_bf16
         self.channels_last = channels_last
         if channels_last:
             self._check_roi_layers_read_channels_last()
             # 4-D weights; init and load_state_dict copy into them in place
             self.to(memory_format=torch.channels_last)
+
+    @property
+    def cpu_bf16(self) -> str:
+        """See the class arguments; setting it also sets the RoI head's."""
+        return self._cpu_bf16
+
+    @cpu_bf16.setter
+    def cpu_bf16(self, mode: str) -> None:
+        self._cpu_bf16 = check_cpu_bf16(mode, type(self).__name__)
+        self.roi_head.cpu_bf16 = self._cpu_bf16
 
     def _check_roi_layers_read_channels_last(self) -> None:
         """Refuse RoI layers that would misread channels-last feature maps:
@@ -176,10 +196,12 @@ class DualTaskDetector(TwoStageDetector):
                         f'reads them as NCHW memory: set model.channels_last=False')
 
     def extract_feat(self, batch_inputs: Tensor):
-        """The stock features, of channels-last images if ``channels_last``."""
+        """The stock features, of channels-last images if ``channels_last``, in
+        bfloat16 arithmetic where ``cpu_bf16`` says (float32 maps out)."""
         if self.channels_last:
             batch_inputs = batch_inputs.contiguous(memory_format=torch.channels_last)
-        return super().extract_feat(batch_inputs)
+        return bf16_call(super().extract_feat, batch_inputs,
+                         enabled=bf16_active(self.cpu_bf16, self.training, batch_inputs))
 
     def _cls_step_norm_layers(self) -> List[_BatchNorm]:
         """The BatchNorm layers that run in eval mode in the classification step."""

@@ -91,6 +91,8 @@ class SparseRoIAlign(nn.Module):
     mmcv's up to float rounding. On CUDA tensors mmcv's kernel is used, on
     features made contiguous (NCHW) first: it reads memory in that order
     whatever the tensor's strides (a channels-last map gave wrong values).
+    Under CPU autocast it computes in float32 (torch has no bfloat16 sparse
+    product), on float32 features.
 
     Args:
         output_size (int or tuple): ``(PH, PW)``.
@@ -122,11 +124,14 @@ class SparseRoIAlign(nn.Module):
         out_h, out_w = self.output_size
         if rois.size(0) == 0:
             return feats.new_zeros(0, channels, out_h, out_w)
+        if feats.dtype == torch.bfloat16:
+            feats = feats.float()
         matrix = roi_align_matrix(rois.detach().to(feats.dtype), (num_imgs, height, width),
                                   self.output_size, self.spatial_scale,
                                   self.sampling_ratio, self.aligned)
         flat = feats.permute(0, 2, 3, 1).reshape(num_imgs * height * width, channels)
-        out = torch.sparse.mm(matrix, flat)
+        with torch.autocast('cpu', enabled=False):
+            out = torch.sparse.mm(matrix, flat)
         # (N, PH, PW, C) seen as (N, C, PH, PW): a channels-last tensor, no copy
         return out.view(-1, out_h, out_w, channels).permute(0, 3, 1, 2)
 

@@ -11,6 +11,8 @@ from mmdet.structures.bbox import bbox2roi
 from mmdet.utils import ConfigType, InstanceList
 from torch import Tensor, nn
 
+from ..utils import bf16_active, bf16_call, check_cpu_bf16
+
 
 @MODELS.register_module()
 class AugmentedRoIHead(StandardRoIHead):
@@ -31,14 +33,21 @@ class AugmentedRoIHead(StandardRoIHead):
     Args:
         augmented (bool): Build the second, frozen branch. Defaults to True.
         roi_batch_selection (dict): Config of :class:`RoIBatchSelection`.
+        cpu_bf16 (str): When the box heads and the mask head compute in
+            bfloat16 on a CPU (:func:`bf16_call`; RoIAlign stays float32):
+            ``'off'``, ``'inference'`` or ``'always'``. A
+            :class:`DualTaskDetector` sets it to its own. Defaults to
+            ``'off'``.
         **kwargs: :class:`StandardRoIHead` arguments.
     """
 
     def __init__(self,
                  augmented: bool = True,
                  roi_batch_selection: ConfigType = dict(type='RoIBatchSelection'),
+                 cpu_bf16: str = 'off',
                  **kwargs) -> None:
         super().__init__(**kwargs)
+        self.cpu_bf16 = check_cpu_bf16(cpu_bf16, type(self).__name__)
         if not self.with_bbox:
             raise ValueError('AugmentedRoIHead needs a bbox_head: the image '
                              'branch is a copy of it')
@@ -74,7 +83,10 @@ class AugmentedRoIHead(StandardRoIHead):
         branch), or the classification step freezes them (the base
         variant's shared branch, see ``DualTaskDetector.slice_loss``).
         """
-        return self.image_head(bbox_feats)
+        return bf16_call(self.image_head, bbox_feats, enabled=self._bf16(bbox_feats))
+
+    def _bf16(self, x: Tensor) -> bool:
+        return bf16_active(self.cpu_bf16, self.training, x)
 
     def _select(self, rois: Tensor, cls_score: Tensor, bbox_pred: Tensor,
                 batch_img_metas: List[dict]) -> Tensor:
@@ -96,11 +108,20 @@ class AugmentedRoIHead(StandardRoIHead):
         bbox_feats = self._box_features(x, rois)
         if self.with_shared_head:
             bbox_feats = self.shared_head(bbox_feats)
-        cls_score, bbox_pred = self.bbox_head(bbox_feats)
+        cls_score, bbox_pred = bf16_call(self.bbox_head, bbox_feats,
+                                         enabled=self._bf16(bbox_feats))
         results = dict(cls_score=cls_score, bbox_pred=bbox_pred, bbox_feats=bbox_feats)
         if self._kept is not None:
             self._kept.append((rois, results))
         return results
+
+    def _mask_forward(self, x: Tuple[Tensor], rois: Optional[Tensor] = None,
+                      pos_inds: Optional[Tensor] = None,
+                      bbox_feats: Optional[Tensor] = None) -> dict:
+        """The stock mask forward, its mask head in bfloat16 where ``cpu_bf16``
+        says (RoIAlign computes in float32 under autocast)."""
+        return bf16_call(super()._mask_forward, x, rois, pos_inds, bbox_feats,
+                         enabled=self._bf16(x[0]))
 
     @contextmanager
     def keeping_box_forward(self) -> Iterator[list]:

@@ -97,3 +97,89 @@ def test_channels_last_refuses_roi_layers_that_misread_it():
     plain = MODELS.build(model_cfg(roi_head=dict(mask_roi_extractor=stock),
                                    channels_last=False))
     assert not plain.channels_last
+
+
+needs_bf16 = pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(),
+                                reason='this CPU has no native bfloat16 arithmetic')
+
+
+def _bf16_pair(mode):
+    torch.manual_seed(0)
+    bf16 = MODELS.build(model_cfg(cpu_bf16=mode))
+    bf16.init_weights()
+    fp32 = MODELS.build(model_cfg())
+    fp32.load_state_dict(bf16.state_dict())
+    assert bf16.roi_head.cpu_bf16 == mode and fp32.roi_head.cpu_bf16 == 'off'
+    return bf16, fp32
+
+
+def _record_dtypes(model):
+    """The output dtypes of a convolution or linear layer of each heavy part."""
+    seen = {}
+    parts = dict(backbone=model.backbone.conv1, box=model.roi_head.bbox_head.shared_fcs[0],
+                 image_box=model.roi_head.image_bbox_head.shared_fcs[0],
+                 mask=model.roi_head.mask_head.convs[0].conv, rpn=model.rpn_head.rpn_conv)
+    def hook(name):
+        def record(module, inputs, output):
+            seen.setdefault(name, output.dtype)
+        return record
+    for name, layer in parts.items():
+        layer.register_forward_hook(hook(name))
+    return seen
+
+
+@needs_bf16
+def test_cpu_bf16_inference_predicts_close_to_float32():
+    """Tolerances for bfloat16 (8 significant bits) on the untrained model: S's
+    probabilities to 0.02, the sorted detection scores to 0.01 (its near-equal
+    scores, all about 0.5, may change order), the number of detections exactly."""
+    bf16, fp32 = _bf16_pair('inference')
+    seen = _record_dtypes(bf16)
+    outs = []
+    for model in (bf16, fp32):
+        model.eval()
+        model.roi_head.test_cfg.score_thr = 0.0
+        with torch.no_grad():
+            data = model.data_preprocessor(seg_batch(2, size=256), False)
+            outs.append(model(**data, mode='predict'))
+    assert seen == dict(backbone=torch.bfloat16, box=torch.bfloat16,
+                        image_box=torch.bfloat16, mask=torch.bfloat16, rpn=torch.float32)
+    for a, b in zip(*outs):
+        ia, ib = a.pred_instances, b.pred_instances
+        assert ia.scores.dtype == ia.bboxes.dtype == a.pred_score.dtype == torch.float32
+        assert len(ia) == len(ib) == 128
+        torch.testing.assert_close(a.pred_score, b.pred_score, atol=0.02, rtol=0)
+        torch.testing.assert_close(ia.scores.sort().values, ib.scores.sort().values,
+                                   atol=0.01, rtol=0)
+
+
+def _first_iteration(model):
+    model.train()
+    wrapper = optim(model, lr=1e-4)
+    torch.manual_seed(1)
+    return [model.train_step(seg_batch(1, size=128), wrapper),
+            model.train_step(cls_batch([2]), wrapper)]
+
+
+@needs_bf16
+def test_cpu_bf16_inference_mode_trains_in_float32():
+    bf16, fp32 = _bf16_pair('inference')
+    seen = _record_dtypes(bf16)
+    for a, b in zip(_first_iteration(bf16), _first_iteration(fp32)):
+        for key in a:
+            assert torch.equal(a[key], b[key]), key
+    assert set(seen.values()) == {torch.float32}
+
+
+@needs_bf16
+def test_cpu_bf16_always_trains_in_bf16_with_close_losses():
+    bf16, fp32 = _bf16_pair('always')
+    seen = _record_dtypes(bf16)
+    before = bf16.backbone.conv1.weight.clone()
+    losses = _first_iteration(bf16)
+    assert seen['backbone'] == seen['box'] == seen['mask'] == torch.bfloat16
+    assert not torch.equal(before, bf16.backbone.conv1.weight)  # gradients reached it
+    for a, b in zip(losses, _first_iteration(fp32)):
+        for key in (k for k in a if 'loss' in k):  # not the accuracies: counts of RoIs
+            assert torch.isfinite(a[key]).all(), key
+            torch.testing.assert_close(a[key], b[key], atol=2e-3, rtol=5e-2, msg=key)

@@ -59,3 +59,18 @@ def test_channels_last_maps_give_the_same_values():
     ours = align(feats.contiguous(memory_format=torch.channels_last), rois)
     assert torch.allclose(ours, align(feats, rois), atol=1e-6)
     assert torch.allclose(ours, RoIAlign(7, 1 / 16, 2, 'avg', True)(feats, rois), atol=1e-5)
+
+
+def test_float32_under_cpu_autocast():
+    """torch has no bfloat16 sparse product: under autocast the layer computes in
+    float32, with the same result."""
+    torch.manual_seed(0)
+    layer = SparseRoIAlign(output_size=7, spatial_scale=0.25, sampling_ratio=2)
+    feats = torch.randn(1, 8, 16, 16)
+    rois = torch.tensor([[0, 3., 4., 40., 50.], [0, 10., 2., 30., 60.]])
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        inside = layer(feats, rois)
+        from_bf16 = layer(feats.bfloat16(), rois)
+    assert inside.dtype == from_bf16.dtype == torch.float32
+    assert torch.equal(inside, layer(feats, rois))
+    torch.testing.assert_close(from_bf16, layer(feats.bfloat16().float(), rois))
