@@ -1,7 +1,8 @@
 """Where the SSM's inference time goes, by component (the slice of tools/benchmark.py).
 
     python tools/analysis_tools/profile_inference.py [CONFIG] [--repeats 10]
-        [--batch-size 1] [--threads N] [--device cpu|cuda] [--amp] [--out profile.json]
+        [--batch-size 1] [--threads N] [--device cpu|cuda] [--amp | --cpu-bf16]
+        [--out profile.json]
 
 Wraps the methods of one forward pass with timers (inclusive times, nested as the
 calls are) and prints the median seconds per slice of each, with its share of the
@@ -76,10 +77,16 @@ def main(argv=None) -> None:
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--amp', action='store_true', help='float16 autocast (CUDA only)')
+    parser.add_argument('--cpu-bf16', action='store_true',
+                        help="bfloat16 arithmetic on a CPU (model.cpu_bf16='inference')")
     parser.add_argument('--out', help='also write the table as JSON here')
     args = parser.parse_args(argv)
     if args.amp and args.device != 'cuda':
         parser.error('--amp needs --device cuda (as tools/benchmark.py --amp)')
+    if args.cpu_bf16 and args.device != 'cpu':
+        parser.error('--cpu-bf16 needs --device cpu')
+    precision = 'AMP float16' if args.amp else \
+        'bfloat16 arithmetic (cpu_bf16)' if args.cpu_bf16 else 'float32'
 
     import torch
     from mmengine.config import Config
@@ -94,6 +101,8 @@ def main(argv=None) -> None:
     cfg = Config.fromfile(args.config)
     init_default_scope('mmdet')
     cfg.model.test_cfg.rcnn.score_thr = 0.0  # all 128 detections, as the benchmark
+    if args.cpu_bf16:
+        cfg.model.cpu_bf16 = 'inference'
     model = MODELS.build(cfg.model).to(args.device)
     model.init_weights()
     model.eval()
@@ -114,7 +123,7 @@ def main(argv=None) -> None:
     where = torch.cuda.get_device_name(0) if args.device == 'cuda' \
         else f'{torch.get_num_threads()} threads'
     print(f'{args.config}: batch {args.batch_size}, {where}, '
-          f'{"AMP float16" if args.amp else "float32"}, '
+          f'{precision}, '
           f'median of {args.repeats}, seconds per slice (inclusive)')
     for label, _, _ in STAGES:
         print(f'{label:<70} {medians[label]:8.4f}  {100 * medians[label] / whole:5.1f}%')
@@ -124,7 +133,7 @@ def main(argv=None) -> None:
                                threads=torch.get_num_threads(), device=args.device,
                                gpu=torch.cuda.get_device_name(0)
                                if args.device == 'cuda' else None,
-                               precision='AMP float16' if args.amp else 'float32',
+                               precision=precision,
                                repeats=args.repeats,
                                seconds_per_slice={k.strip(): v for k, v in medians.items()}),
                           args.out, indent=1)
