@@ -59,6 +59,7 @@ def main(argv=None) -> int:
     from mmdet_covid.apis import analyze_scan, init_ssm, read_scan
     from mmdet_covid.datasets.ct_io import CTInputWarning, CTReadError
     from mmdet_covid.scan.report import write_report
+    from mmdet_covid.utils import reuse_freed_memory
 
     start = time.perf_counter()
     warnings.simplefilter('ignore', CTInputWarning)  # collected in the report, printed below
@@ -67,6 +68,7 @@ def main(argv=None) -> int:
     except CTReadError as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
+    reuse_freed_memory()  # large tensors not page-faulted in anew per slice
     model = init_ssm(args.config, args.checkpoint, device=args.device,
                      cfg_options=args.cfg_options)
     analysis = analyze_scan(

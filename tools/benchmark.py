@@ -16,7 +16,9 @@ under automatic mixed precision: float16 autocast, in training with mmengine's
 ``AmpOptimWrapper`` (dynamic loss scale) as ``tools/train.py --amp`` does. On a
 CPU the case ``ssm-bf16`` is the SSM with ``model.cpu_bf16='always'``: its
 backbone, neck, box heads and mask head compute in bfloat16, in inference and
-training.
+training. Every case runs with freed memory reused
+(:func:`mmdet_covid.utils.reuse_freed_memory`, as ``SSMRunner`` and the
+inference tools do); ``--malloc-defaults`` keeps glibc's defaults.
 ``--out bench.json`` writes it also as JSON, with the machine, the versions and
 each figure's ratio to stock Mask R-CNN R50 measured in the same run (compare
 machines by these ratios, not by seconds).
@@ -56,6 +58,8 @@ STOCK_CASE = 'mask-rcnn-r50'
 CPU_ONLY = ('ssm-bf16', )  # the same as 'ssm' on CUDA: not run there unless named
 # --amp: what runs in reduced precision
 AMP_LABEL = 'AMP float16 (autocast; training: dynamic loss scale)'
+MEMORY_LABEL = {True: 'freed memory reused (mmdet_covid.utils.reuse_freed_memory), every case',
+                False: "glibc's malloc defaults (--malloc-defaults)"}
 # Not measured by this script: what it is compared with, and where each figure is from.
 REFERENCE = [
     dict(what="authors' code (AlexTS1980/COVID-Single-Shot-Model), CPU, 2 threads",
@@ -72,7 +76,8 @@ def _batched(row: dict, prefix: str) -> dict:
             if key.startswith(prefix) and key[len(prefix):].isdigit()}
 
 
-def report(rows: dict, device: str, repeats: int, rounds: int, amp: bool = False) -> dict:
+def report(rows: dict, device: str, repeats: int, rounds: int, amp: bool = False,
+           reuse_memory: bool = True) -> dict:
     """The run as JSON: machine, versions, per-case medians and their ratio to
     stock Mask R-CNN R50 of the same run, the reference figures with sources.
 
@@ -121,6 +126,7 @@ def report(rows: dict, device: str, repeats: int, rounds: int, amp: bool = False
                       mmcv=mmcv.__version__, mmdet=mmdet.__version__),
         slice='512x512, box score threshold 0 (all 128 detections, masks pasted)',
         precision=AMP_LABEL if amp else 'float32',
+        memory=MEMORY_LABEL[reuse_memory],
         flops='forward of one slice at inference, counted by torch.utils.flop_counter '
               '(2 per multiply-add) over dense convolutions and matrix products; '
               'RoIAlign, NMS and the mask paste are not counted',
@@ -203,7 +209,7 @@ def forward_gflops(model, sample: dict) -> float:
 
 
 def run_case(name: str, device: str, repeats: int, batch_sizes=(1, ), amp: bool = False,
-             train_batch_size: int = 1) -> dict:
+             train_batch_size: int = 1, reuse_memory: bool = True) -> dict:
     import torch
     from mmengine.config import Config
     from mmengine.optim import build_optim_wrapper
@@ -211,6 +217,10 @@ def run_case(name: str, device: str, repeats: int, batch_sizes=(1, ), amp: bool 
 
     import mmdet_covid  # noqa: F401
     from mmdet.registry import MODELS
+    from mmdet_covid.utils import reuse_freed_memory
+
+    if reuse_memory:  # as SSMRunner and the inference tools do
+        reuse_freed_memory()
 
     _, config, overrides = CASES[name]
     cfg = Config.fromfile(config)
@@ -272,6 +282,8 @@ def main() -> None:
                         help='also time a training iteration on this many slices')
     parser.add_argument('--amp', action='store_true',
                         help='automatic mixed precision (float16), CUDA only')
+    parser.add_argument('--malloc-defaults', action='store_true',
+                        help="keep glibc's malloc defaults (no reuse_freed_memory)")
     parser.add_argument('--out', help='also write the table as JSON here')
     parser.add_argument('--case', help=argparse.SUPPRESS)  # internal: one case, JSON out
     args = parser.parse_args()
@@ -288,7 +300,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.case:
         print(json.dumps(run_case(args.case, args.device, args.repeats, args.batch_size,
-                                  args.amp, args.train_batch_size)))
+                                  args.amp, args.train_batch_size,
+                                  not args.malloc_defaults)))
         return
 
     # Cases alternate over --rounds (A B C A B C ...) so that a drift of the
@@ -305,6 +318,7 @@ def main() -> None:
                 + ['--train-batch-size', str(args.train_batch_size)]
             cmd += ['--threads', str(args.threads)] if args.threads else []
             cmd += ['--amp'] if args.amp else []
+            cmd += ['--malloc-defaults'] if args.malloc_defaults else []
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO,
                                   env=dict(os.environ, PYTHONWARNINGS='ignore'))
             if proc.returncode != 0:
@@ -317,8 +331,8 @@ def main() -> None:
     print_table(medians, args)
     if args.out:
         from mmdet_covid.engine.fileio import atomic_write_json
-        atomic_write_json(report(medians, args.device, args.repeats, args.rounds, args.amp),
-                          args.out, indent=1)
+        atomic_write_json(report(medians, args.device, args.repeats, args.rounds, args.amp,
+                                 not args.malloc_defaults), args.out, indent=1)
         print(f'written to {args.out}')
     if failed:
         sys.exit(f'failed cases: {", ".join(failed)}')
@@ -333,6 +347,7 @@ def print_table(medians: dict, args) -> None:
     precision = AMP_LABEL if args.amp else 'float32'
     print(f'\ndevice: {args.device} ({platform.processor() or platform.machine()}, '
           f'{torch.get_num_threads()} threads), torch {torch.__version__}, {precision}, '
+          f'{MEMORY_LABEL[not args.malloc_defaults]}, '
           f'512x512 slice, median of {args.repeats} runs x {args.rounds} rounds')
     batches = sorted(set(args.batch_size) - {1})
     train_n = args.train_batch_size

@@ -37,6 +37,7 @@ from typing import Dict, Optional, TextIO
 from mmdet.registry import VISUALIZERS
 
 from mmdet_covid.apis import inference_ct_slices, init_ssm
+from mmdet_covid.utils import reuse_freed_memory
 from mmdet_covid.datasets import LoadCTSlice
 from mmdet_covid.datasets.ct_io import CTInputWarning
 
@@ -127,6 +128,7 @@ def main(argv: Optional[list] = None) -> int:
     # printed under each slice's row instead (and written to --out)
     warnings.simplefilter('ignore', CTInputWarning)
 
+    reuse_freed_memory()  # large tensors not page-faulted in anew per slice
     model = init_ssm(args.config, args.checkpoint, device=args.device)
     classes = model.classifier.classes
     writer = RowWriter(args.out, classes) if args.out else None

@@ -106,3 +106,18 @@ def test_mim_train_test_and_an_inheriting_config_use_the_data_root(trained, tmp_
     proc = _run(mim, 'train', 'mmdet', stale_file, '--work-dir', 'w4', *roots, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert osp.exists(tmp_path / 'w4' / 'epoch_1.pth')
+
+
+@pytest.mark.parametrize('setting,calls', [(None, 1), (True, 1), (False, 0)])
+def test_runner_reuses_freed_memory_unless_told_not_to(prepared_phantom, tmp_path,
+                                                       monkeypatch, setting, calls):
+    from mmdet_covid.engine.runner import SSMRunner, ssm_runner
+    from tests.conftest import tiny_ssm_cfg
+
+    called = []
+    monkeypatch.setattr(ssm_runner, 'reuse_freed_memory', lambda: called.append(1))
+    cfg = tiny_ssm_cfg(prepared_phantom, str(tmp_path))
+    if setting is not None:
+        cfg.env_cfg.reuse_freed_memory = setting
+    SSMRunner.from_cfg(cfg)
+    assert len(called) == calls

@@ -88,7 +88,9 @@ def main(argv=None) -> None:
     import mmdet_covid  # noqa: F401
     from benchmark import autocast
     from mmdet_covid.apis import inference_ct_slices, init_ssm
+    from mmdet_covid.utils import reuse_freed_memory
 
+    reuse_freed_memory()
     model = init_ssm(args.config, args.checkpoint, device=args.device)
     model.cpu_bf16 = 'off'
     runs = {}

@@ -79,6 +79,8 @@ def main(argv=None) -> None:
     parser.add_argument('--amp', action='store_true', help='float16 autocast (CUDA only)')
     parser.add_argument('--cpu-bf16', action='store_true',
                         help="bfloat16 arithmetic on a CPU (model.cpu_bf16='inference')")
+    parser.add_argument('--malloc-defaults', action='store_true',
+                        help="keep glibc's malloc defaults (as benchmark.py)")
     parser.add_argument('--out', help='also write the table as JSON here')
     args = parser.parse_args(argv)
     if args.amp and args.device != 'cuda':
@@ -95,6 +97,10 @@ def main(argv=None) -> None:
     import mmdet_covid  # noqa: F401
     from benchmark import _copies, _slice, autocast
     from mmdet.registry import MODELS
+    from mmdet_covid.utils import reuse_freed_memory
+
+    if not args.malloc_defaults:
+        reuse_freed_memory()
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -29,6 +29,7 @@ from mmdet.registry import DATASETS, METRICS, RUNNERS
 from ...datasets.ct_slice_cls_dataset import CTSliceClsDataset
 from ...datasets.lesion_seg_dataset import LesionSegDataset
 from ...evaluation.metrics.lesion_coco_metric import LesionCocoMetric
+from ...utils import reuse_freed_memory
 
 ROLES = {
     'seg': dict(dataset=LesionSegDataset, root='seg_data_root', scale='seg_img_scale',
@@ -130,7 +131,17 @@ class SSMRunner(Runner):
     Selected by ``runner_type = 'mmdet.SSMRunner'`` (the SSM's base runtime config):
     mmdet's ``tools/train.py`` and ``tools/test.py``, hence ``mim train/test``, build
     it from the config. The settings applied are logged with their absolute paths.
+
+    Its environment set-up also makes the process reuse freed memory
+    (:func:`~mmdet_covid.utils.reuse_freed_memory`: large tensors are not
+    page-faulted in anew at every step); ``env_cfg.reuse_freed_memory=False``
+    leaves glibc's defaults.
     """
+
+    def setup_env(self, env_cfg: dict) -> None:
+        super().setup_env(env_cfg)
+        if env_cfg.get('reuse_freed_memory', True):
+            reuse_freed_memory()
 
     @classmethod
     def from_cfg(cls, cfg: Config) -> 'SSMRunner':

