@@ -100,6 +100,8 @@ def report(rows: dict, device: str, repeats: int, rounds: int, amp: bool = False
                     gflops_per_slice=r.get('gflops'), infer_s_per_slice=r['infer'],
                     train_s_per_iter=r['train'], train_iters_per_s=1.0 / r['train'],
                     peak_rss_gb=r['rss_mb'] / 1024)
+        if 'rss_infer_mb' in r:  # inference alone (peak_rss_gb: training included)
+            case['peak_rss_infer_gb'] = r['rss_infer_mb'] / 1024
         if 'gpu_mb' in r and device == 'cuda':
             case['peak_gpu_gb'] = r['gpu_mb'] / 1024
         for n, sec in _batched(r, 'infer_batch').items():
@@ -111,6 +113,8 @@ def report(rows: dict, device: str, repeats: int, rounds: int, amp: bool = False
         if stock:
             ratio = dict(infer=r['infer'] / stock['infer'], train=r['train'] / stock['train'],
                          peak_rss=r['rss_mb'] / stock['rss_mb'])
+            if 'rss_infer_mb' in r and 'rss_infer_mb' in stock:
+                ratio['peak_rss_infer'] = r['rss_infer_mb'] / stock['rss_infer_mb']
             for key in r:
                 if key.startswith(('infer_batch', 'train_batch')) and key in stock:
                     ratio[key] = r[key] / stock[key]
@@ -241,6 +245,8 @@ def run_case(name: str, device: str, repeats: int, batch_sizes=(1, ), amp: bool 
     with torch.no_grad(), autocast(amp):
         out['dets'] = len(model.test_step(seg)[0].pred_instances)
         out['infer'] = _timed(lambda: model.test_step(seg), repeats, sync)
+        # the peak so far: building the model and single-slice inference
+        out['rss_infer_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         for n in sorted(set(batch_sizes) - {1}):
             batch = _copies(seg, n)
             out[f'infer_batch{n}'] = _timed(
@@ -355,7 +361,7 @@ def print_table(medians: dict, args) -> None:
         + ''.join(f'{"@batch " + str(n):>14} ' for n in batches) \
         + f'{"train s/iter":>13} {"iter/s":>7} ' \
         + (f'{"train@" + str(train_n) + " slice/s":>18} ' if train_n > 1 else '') \
-        + f'{"peak RSS":>9}' + (f' {"peak GPU":>9}' if cuda else '')
+        + f'{"RSS infer":>9} {"RSS all":>8}' + (f' {"peak GPU":>9}' if cuda else '')
     print(header + '\n' + '-' * len(header))
     for name, r in medians.items():
         print(f'{CASES[name][0]:<52} {r["params"] / 1e6:7.2f}M {r["gflops"]:7.1f} '
@@ -363,7 +369,7 @@ def print_table(medians: dict, args) -> None:
               + ''.join(f'{r[f"infer_batch{n}"]:14.4f} ' for n in batches)
               + f'{r["train"]:13.4f} {1 / r["train"]:7.2f} '
               + (f'{train_n / r[f"train_batch{train_n}"]:18.2f} ' if train_n > 1 else '')
-              + f'{r["rss_mb"] / 1024:8.2f}G'
+              + f'{r["rss_infer_mb"] / 1024:8.2f}G {r["rss_mb"] / 1024:7.2f}G'
               + (f' {r["gpu_mb"] / 1024:8.2f}G' if cuda else ''))
     print('\nreference (not measured by this script):')
     for ref in REFERENCE:

@@ -8,13 +8,15 @@ def test_report_has_machine_versions_ratios_and_sourced_references():
     from benchmark import REFERENCE, report  # tools/ is on sys.path
 
     medians = {'ssm': dict(params=8.27e6, dets=128, gflops=41.9, infer=0.5, train=1.0,
-                           rss_mb=1024.0),
+                           rss_mb=1024.0, rss_infer_mb=512.0),
                'mask-rcnn-r50': dict(params=43.9e6, dets=128, gflops=300.0, infer=2.0,
-                                     train=4.0, rss_mb=2048.0)}
+                                     train=4.0, rss_mb=2048.0, rss_infer_mb=2048.0)}
     out = json.loads(json.dumps(report(medians, 'cpu', 10, 3), allow_nan=False))
     assert out['machine']['threads'] >= 1 and out['versions']['mmdet'] == '3.3.0'
     assert out['cases']['ssm']['ratio_to_stock_r50'] == pytest.approx(
-        dict(infer=0.25, train=0.25, peak_rss=0.5))
+        dict(infer=0.25, train=0.25, peak_rss=0.5, peak_rss_infer=0.25))
+    assert out['cases']['ssm']['peak_rss_infer_gb'] == 0.5
+    assert out['memory'].startswith('freed memory reused')
     assert out['cases']['mask-rcnn-r50']['ratio_to_stock_r50']['infer'] == 1.0
     assert out['rounds'] == 3 and out['cases']['ssm']['detections'] == 128
     assert out['cases']['ssm']['train_iters_per_s'] == 1.0
