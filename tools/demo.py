@@ -8,9 +8,10 @@
    same arguments were used before);
 2. trains the augmented ResNet18 (blocks 1-3) SSM from scratch in two stages:
    a segmentation-only warm-up
-   (``configs/ssm/ssm_r18-b3-aug_seg-warmup_phantom.py``), then the joint
+   (``configs/ssm/ssm_r18-b3-aug_demo-warmup_phantom.py``), then the joint
    phase of the paper, both steps per iteration
-   (``configs/ssm/ssm_r18-b3-aug_demo_phantom.py``);
+   (``configs/ssm/ssm_r18-b3-aug_demo_phantom.py``), in bfloat16 arithmetic
+   on the CPU;
 3. tests it on the lesion test set and the classification test split in one
    run (``DualTaskTestLoop``);
 4. draws overlays of a few test slices (lesion masks and boxes, predicted
@@ -33,7 +34,7 @@ import sys
 import time
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-WARMUP = osp.join(REPO, 'configs', 'ssm', 'ssm_r18-b3-aug_seg-warmup_phantom.py')
+WARMUP = osp.join(REPO, 'configs', 'ssm', 'ssm_r18-b3-aug_demo-warmup_phantom.py')
 CONFIG = osp.join(REPO, 'configs', 'ssm', 'ssm_r18-b3-aug_demo_phantom.py')
 TARGETS = {'cls/f1_weighted': 0.90, 'seg/segm_mAP_50': 0.60}
 # The learning curve of the same recipe, measured over longer training (README,

@@ -88,7 +88,7 @@ def main(argv=None) -> None:
 
     cfg = Config.fromfile(args.config)
     cfg.merge_from_dict(args.cfg_options)
-    apply_dataset_settings(cfg)
+    apply_dataset_settings(cfg, check_roots=False)  # only this split is read
     dataset_cfg = cfg[f'{args.split}_dataloader'].dataset
     data_root = dataset_cfg.data_root
     manifest = _manifest(data_root)
