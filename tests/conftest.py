@@ -134,21 +134,30 @@ def cls_batch(labels: List[int] = (0, 2), size: int = 128, seed: int = 1) -> dic
     return dict(inputs=inputs, data_samples=samples)
 
 
+def save_untrained(cfg: Config, folder, name: str):
+    """Write ``cfg`` and the initial weights of its model (seed 0) to
+    ``folder/name.py`` and ``folder/name.pth``, the files a tool is given.
+
+    Returns:
+        tuple: ``(config, checkpoint)`` paths.
+    """
+    from mmdet.registry import MODELS
+
+    config, checkpoint = osp.join(str(folder), name + '.py'), osp.join(str(folder), name + '.pth')
+    cfg.dump(config)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    torch.save(dict(state_dict=model.state_dict(), meta={}), checkpoint)
+    return config, checkpoint
+
+
 @pytest.fixture(scope='session')
 def model_files(prepared_phantom, tmp_path_factory):
     """(config, checkpoint) of an untrained tiny SSM, for the inference tools:
     their plumbing does not depend on what the weights learned."""
-    from mmdet.registry import MODELS
-
     root = tmp_path_factory.mktemp('infer_model')
-    cfg = tiny_ssm_cfg(prepared_phantom, str(root))
-    config = str(root / 'tiny.py')
-    cfg.dump(config)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    checkpoint = str(root / 'tiny.pth')
-    torch.save(dict(state_dict=model.state_dict(), meta={}), checkpoint)
-    return config, checkpoint
+    return save_untrained(tiny_ssm_cfg(prepared_phantom, str(root)), root, 'tiny')
 
 
 @pytest.fixture(scope='session')

@@ -68,19 +68,11 @@ def test_cpu_run_compares_bf16_with_float32(prepared_phantom, tmp_path):
     import os
     import subprocess
 
-    from mmdet.registry import MODELS
-    from mmengine.config import Config
-
-    from tests.conftest import REPO_ROOT, tiny_ssm_cfg
+    from tests.conftest import REPO_ROOT, save_untrained, tiny_ssm_cfg
 
     cfg = tiny_ssm_cfg(prepared_phantom, str(tmp_path))
     cfg.model.test_cfg.rcnn.score_thr = 0.0  # the untrained model's lesions, all of them
-    config, checkpoint = str(tmp_path / 'tiny_ssm.py'), str(tmp_path / 'ssm.pth')
-    cfg.dump(config)
-    torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(config).model)
-    model.init_weights()
-    torch.save(dict(state_dict=model.state_dict(), meta=dict()), checkpoint)
+    config, checkpoint = save_untrained(cfg, tmp_path, 'tiny_ssm')
     out = str(tmp_path / 'compare.json')
     proc = subprocess.run(
         [sys.executable, 'tools/analysis_tools/compare_precision.py', config, checkpoint,

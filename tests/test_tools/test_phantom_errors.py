@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
                             'tools', 'analysis_tools'))
@@ -41,18 +40,13 @@ def test_summary_counts_groups_and_the_hard_blind_ceiling():
 
 
 def test_tool_on_a_tiny_phantom(prepared_phantom, tmp_path):
-    from mmdet.registry import MODELS
     from mmengine.config import Config
 
-    from tests.conftest import CONFIG_DIR, REPO_ROOT
+    from tests.conftest import CONFIG_DIR, REPO_ROOT, save_untrained
 
-    cfg = Config.fromfile(osp.join(CONFIG_DIR, 'baselines', 'resnet18_50e_covidx.py'))
-    config, checkpoint = str(tmp_path / 'r18.py'), str(tmp_path / 'r18.pth')
-    cfg.dump(config)
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    torch.save(dict(state_dict=model.state_dict(), meta=dict()), checkpoint)
+    config, checkpoint = save_untrained(
+        Config.fromfile(osp.join(CONFIG_DIR, 'baselines', 'resnet18_50e_covidx.py')),
+        tmp_path, 'r18')
     out = str(tmp_path / 'errors.json')
     proc = subprocess.run(
         [sys.executable, 'tools/analysis_tools/phantom_errors.py', config, checkpoint,

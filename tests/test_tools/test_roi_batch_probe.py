@@ -5,21 +5,12 @@ import os
 import subprocess
 import sys
 
-import torch
-from mmdet.registry import MODELS
-from mmengine.config import Config
-
-from tests.conftest import REPO_ROOT, tiny_ssm_cfg
+from tests.conftest import REPO_ROOT, save_untrained, tiny_ssm_cfg
 
 
 def test_probe_and_offline_s_study(prepared_phantom, tmp_path):
-    cfg = tiny_ssm_cfg(prepared_phantom, str(tmp_path))
-    config, checkpoint = str(tmp_path / 'tiny_ssm.py'), str(tmp_path / 'ssm.pth')
-    cfg.dump(config)
-    torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(config).model)
-    model.init_weights()
-    torch.save(dict(state_dict=model.state_dict(), meta=dict()), checkpoint)
+    config, checkpoint = save_untrained(tiny_ssm_cfg(prepared_phantom, str(tmp_path)),
+                                        tmp_path, 'tiny_ssm')
     out = str(tmp_path / 'probe.json')
     proc = subprocess.run(
         [sys.executable, 'tools/analysis_tools/roi_batch_probe.py', config, checkpoint,
