@@ -45,7 +45,10 @@ CURVE = osp.join(REPO, 'docs', 'phantom_curve.json')
 def prepare_data(data_root: str, seg: int, cls: int, seed: int) -> None:
     """Run tools/prepare_phantom.sh unless the same phantom is already there."""
     # (a phantom of the generator's older defaults is written anew)
-    wanted = dict(seg=seg, cls=cls, size=512, seed=seed, slices_per_patient=2)
+    sys.path.insert(0, osp.join(REPO, 'tools'))
+    from make_phantom_data import HARD_FRAC
+    wanted = dict(seg=seg, cls=cls, size=512, seed=seed, slices_per_patient=2,
+                  hard_frac=HARD_FRAC)
     meta = osp.join(data_root, 'phantom.json')
     if osp.exists(meta) and osp.exists(osp.join(data_root, 'annotations', 'covidx_test.json')):
         with open(meta) as f:

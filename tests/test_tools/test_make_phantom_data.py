@@ -188,3 +188,38 @@ def test_anatomy_does_not_depend_on_the_class():
     outside = covid[1] < MASK_GGO  # every pixel that is not a lesion
     assert (covid[1] >= MASK_GGO).any()
     assert np.array_equal(normal[1][outside] > 0, covid[1][outside] > 0)
+
+
+def test_hard_slices_of_a_smaller_share_are_a_subset_and_the_default_is_the_demos():
+    """Lowering --hard-frac turns hard slices ordinary without moving the others (one
+    draw per slice against the share); the demo's test split has 8 hard slices at the
+    default, against 32 at the earlier 0.12."""
+    from make_phantom_data import HARD_FRAC, plan_classification
+
+    def hard(frac):
+        return {t.image for t in plan_classification(1500, 0, frac, (0.6, 0.2, 0.2), 2)
+                if t.hard and t.split == 'test'}
+
+    assert HARD_FRAC == 0.03
+    assert hard(HARD_FRAC) < hard(0.12) and (len(hard(HARD_FRAC)), len(hard(0.12))) == (8, 32)
+    assert all(not name.split('/')[-1].startswith('Normal') for name in hard(0.12))
+
+
+def test_the_demo_writes_the_phantom_anew_when_its_hard_share_differs(tmp_path, monkeypatch):
+    import json
+    import subprocess
+
+    import demo
+    from make_phantom_data import HARD_FRAC
+
+    calls = []
+    monkeypatch.setattr(subprocess, 'run', lambda cmd, **kw: calls.append(cmd))
+    os.makedirs(tmp_path / 'annotations')
+    (tmp_path / 'annotations' / 'covidx_test.json').write_text('{}')
+    for frac, rewritten in ((HARD_FRAC, False), (0.12, True)):
+        args = dict(seg=300, cls=1500, size=512, seed=0, slices_per_patient=2, hard_frac=frac)
+        (tmp_path / 'phantom.json').write_text(json.dumps(dict(generator_version=2,
+                                                               args=args)))
+        calls.clear()
+        demo.prepare_data(str(tmp_path), 300, 1500, 0)
+        assert bool(calls) == rewritten

@@ -67,7 +67,7 @@ def _manifest(data_root: str) -> Dict[str, dict]:
         return {s['file']: s for s in json.load(f)['slices']}
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> Dict:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
     parser.add_argument('checkpoint')
@@ -126,6 +126,7 @@ def main(argv=None) -> None:
                                split=args.split, slices_wrong=[
                                    r for r in records if r['pred'] != r['label']]),
                           args.out, indent=1)
+    return result
 
 
 if __name__ == '__main__':

@@ -11,6 +11,7 @@ from mmengine.model import BaseModel
 from torch import Tensor
 
 from ..cls_heads.image_classifier_s import COVIDX_CLASSES
+from ..utils import bf16_active, bf16_call, check_cpu_bf16
 
 # mmdet's stock preprocessing (as in the SSM configs): ImageNet mean/std on
 # 0-255 pixels, BGR -> RGB. Only the statistics are ImageNet's, not weights.
@@ -49,6 +50,13 @@ class SliceClassifier(BaseModel):
             (ResNet18/34 stage 4).
         loss (dict): An mmdet classification loss on ``(N, C)`` logits and
             ``(N, )`` labels. Defaults to softmax cross-entropy.
+        cpu_bf16 (str): On a CPU, run the backbone's convolutions in
+            bfloat16 (autocast; the pooled features, the linear layer and
+            the loss stay float32): ``'off'``, ``'inference'`` (eval mode
+            only) or ``'always'`` (training too), as
+            :class:`DualTaskDetector`'s option of the same name. Warns and
+            stays float32 on a CPU without native bfloat16. Defaults to
+            ``'off'``.
         data_preprocessor (dict, optional): Defaults to mmdet's
             ``DetDataPreprocessor`` with ImageNet mean/std and BGR -> RGB.
         init_cfg (dict or list[dict], optional): Initialisation of the model.
@@ -62,6 +70,7 @@ class SliceClassifier(BaseModel):
                  classes: Sequence[str] = COVIDX_CLASSES,
                  in_channels: int = 512,
                  loss: ConfigType = dict(type='CrossEntropyLoss', loss_weight=1.0),
+                 cpu_bf16: str = 'off',
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = dict(type='Normal', layer='Linear', std=0.01)
                  ) -> None:
@@ -77,6 +86,7 @@ class SliceClassifier(BaseModel):
         self.backbone = MODELS.build(backbone)
         self.fc = nn.Linear(in_channels, num_classes)
         self.loss_cls = MODELS.build(loss)
+        self.cpu_bf16 = check_cpu_bf16(cpu_bf16, type(self).__name__)
 
     def forward(self,
                 inputs: Tensor,
@@ -106,7 +116,8 @@ class SliceClassifier(BaseModel):
 
     def _forward(self, inputs: Tensor) -> Tensor:
         """Class logits ``(N, C)`` of ``(N, 3, H, W)`` images."""
-        feat = self.backbone(inputs)[-1]
+        feat = bf16_call(self.backbone, inputs,
+                         enabled=bf16_active(self.cpu_bf16, self.training, inputs))[-1]
         if feat.size(1) != self.in_channels:
             raise ValueError(
                 f'SliceClassifier: the backbone\'s last feature map has '

@@ -97,9 +97,17 @@ class AugmentedRoIHead(StandardRoIHead):
     def _box_features(self, x: Tuple[Tensor], rois: Tensor) -> Tensor:
         """RoIAlign for the box heads, made contiguous (NCHW) once: the heads
         flatten the features in that order (from channels-last features each
-        flatten would copy), and both branches read the same features."""
-        return self.bbox_roi_extractor(x[:self.bbox_roi_extractor.num_inputs],
-                                       rois).contiguous()
+        flatten would copy), and both branches read the same features.
+
+        Where the box heads compute in bfloat16 (``cpu_bf16``), the same copy
+        also casts to bfloat16: one pass over the features instead of a copy
+        and then one autocast cast per head (their first layer would cast its
+        input to bfloat16 anyway, so the numbers are the same).
+        """
+        feats = self.bbox_roi_extractor(x[:self.bbox_roi_extractor.num_inputs], rois)
+        if self._bf16(feats):
+            return feats.to(torch.bfloat16, memory_format=torch.contiguous_format)
+        return feats.contiguous()
 
     def _bbox_forward(self, x: Tuple[Tensor], rois: Tensor) -> dict:
         """The stock box forward of the segmentation branch, on

@@ -125,3 +125,30 @@ def test_errors_are_named():
         MODELS.build(model_cfg(BASELINE, num_classes=2))
     with pytest.raises(ValueError, match='512 channels but in_channels=256'):
         MODELS.build(model_cfg(BASELINE, in_channels=256))(data['inputs'])
+
+
+@pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(),
+                    reason='this CPU has no native bfloat16 arithmetic')
+def test_cpu_bf16_runs_the_backbone_in_bf16_and_keeps_float32_out():
+    model = _build()
+    data = model.data_preprocessor(_batch(), False)
+    model.eval()
+    plain = model(data['inputs'], mode='tensor')
+    conv_dtypes = []
+    model.backbone.conv1.register_forward_hook(
+        lambda mod, args, out: conv_dtypes.append(out.dtype))
+    model.cpu_bf16 = 'inference'
+    fast = model(data['inputs'], mode='tensor')
+    assert conv_dtypes == [torch.bfloat16] and fast.dtype == torch.float32
+    assert torch.allclose(fast, plain, atol=0.02, rtol=0.05)
+    # 'inference' leaves training in float32; 'always' trains through the casts
+    model.train()
+    model(**model.data_preprocessor(_batch(), True), mode='loss')
+    assert conv_dtypes[-1] == torch.float32
+    model.cpu_bf16 = 'always'
+    losses = model(**model.data_preprocessor(_batch(), True), mode='loss')
+    assert conv_dtypes[-1] == torch.bfloat16
+    losses['slice_loss'].backward()
+    assert model.backbone.conv1.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="cpu_bf16 must be one of"):
+        MODELS.build(model_cfg(BASELINE, cpu_bf16='on'))
