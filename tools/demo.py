@@ -46,7 +46,7 @@ def prepare_data(data_root: str, seg: int, cls: int, seed: int) -> None:
     """Run tools/prepare_phantom.sh unless the same phantom is already there."""
     # (a phantom of the generator's older defaults is written anew)
     sys.path.insert(0, osp.join(REPO, 'tools'))
-    from make_phantom_data import HARD_FRAC
+    from make_phantom_data import GENERATOR_VERSION, HARD_FRAC
     wanted = dict(seg=seg, cls=cls, size=512, seed=seed, slices_per_patient=2,
                   hard_frac=HARD_FRAC)
     meta = osp.join(data_root, 'phantom.json')
@@ -54,7 +54,7 @@ def prepare_data(data_root: str, seg: int, cls: int, seed: int) -> None:
         with open(meta) as f:
             written = json.load(f)
         args = written.get('args', {})
-        if written.get('generator_version') == 2 and all(
+        if written.get('generator_version') == GENERATOR_VERSION and all(
                 args.get(k) == v for k, v in wanted.items()):
             print(f'[demo] reusing the phantom in {data_root}')
             return

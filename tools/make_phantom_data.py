@@ -64,7 +64,7 @@ LUNG_WINDOW = (-600.0, 1500.0)  # (level, width) of the stored images
 MASK_BACKGROUND, MASK_LUNG, MASK_GGO, MASK_CONSOLIDATION = 0, 1, 2, 3
 
 # COVIDx-CT classes (label = index) and the CNCB file-name prefix of each.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 # Share of COVID-19 and CP slices drawn with hard lesions (one or two small, faint
 # patches). 0.12 until December 2026: a plain ResNet18 classifier then missed nearly
 # every hard slice (3 of 32 found on the test split) and could not pass weighted F1
@@ -942,6 +942,7 @@ def generate(out: str, n_seg: int, n_cls: int, size: int = 512, seed: int = 0,
         generator='tools/make_phantom_data.py',
         # 2: classification slice names are unique within a patient (version 1 gave
         # two slices one name when their positions fell in one slice number)
+        # 3: the default share of hard slices is 0.03 (HARD_FRAC), 0.12 before
         generator_version=GENERATOR_VERSION,
         args=dict(seg=n_seg, cls=n_cls, size=size, seed=seed, hard_frac=hard_frac,
                   frames_per_scan=frames_per_scan, seg_test_frac=seg_test_frac,

@@ -210,7 +210,7 @@ def test_the_demo_writes_the_phantom_anew_when_its_hard_share_differs(tmp_path, 
     import subprocess
 
     import demo
-    from make_phantom_data import HARD_FRAC
+    from make_phantom_data import GENERATOR_VERSION, HARD_FRAC
 
     calls = []
     monkeypatch.setattr(subprocess, 'run', lambda cmd, **kw: calls.append(cmd))
@@ -218,8 +218,8 @@ def test_the_demo_writes_the_phantom_anew_when_its_hard_share_differs(tmp_path, 
     (tmp_path / 'annotations' / 'covidx_test.json').write_text('{}')
     for frac, rewritten in ((HARD_FRAC, False), (0.12, True)):
         args = dict(seg=300, cls=1500, size=512, seed=0, slices_per_patient=2, hard_frac=frac)
-        (tmp_path / 'phantom.json').write_text(json.dumps(dict(generator_version=2,
-                                                               args=args)))
+        (tmp_path / 'phantom.json').write_text(
+            json.dumps(dict(generator_version=GENERATOR_VERSION, args=args)))
         calls.clear()
         demo.prepare_data(str(tmp_path), 300, 1500, 0)
         assert bool(calls) == rewritten
