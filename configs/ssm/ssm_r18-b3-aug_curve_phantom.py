@@ -58,6 +58,8 @@ val_cfg = dict(
         # every detection scored >= 0.05 ...
         {{_base_.test_cfg.seg_evaluator}},
         # ... and only those >= 0.75, the paper's inference threshold
+        # (data_root: the runner sets it to seg_data_root, as for the one above)
         dict(type='LesionCocoMetric', prefix='seg_score075', score_thr=0.75,
-             ann_file='data/phantom/annotations/lesion_test.json', metric=['segm']),
+             data_root='data/phantom/', ann_file='annotations/lesion_test.json',
+             metric=['segm']),
     ])

@@ -1,5 +1,6 @@
 """SSMRunner: the data-root and image-size keys reach every dataset, from --cfg-options,
 an inheriting config, mim train/test and the tools; a missing root names its key."""
+import glob
 import os
 import os.path as osp
 import subprocess
@@ -53,6 +54,26 @@ def test_cfg_options_reach_every_dataset_pipeline_and_metric(tmp_path):
     assert {'train_cfg.seg_dataloader.dataset', 'test_cfg.seg_evaluator',
             'test_dataloader.dataset', 'val_dataloader.dataset'} <= paths
     assert f"seg_data_root = {seg!r}" in applied[0]
+
+
+RUN_CONFIGS = sorted(osp.relpath(p, CONFIG_DIR) for p in glob.glob(
+    osp.join(CONFIG_DIR, '*', '*.py')) if '_base_' not in p)
+
+
+@pytest.mark.parametrize('config', RUN_CONFIGS)
+def test_every_config_reads_its_data_from_the_root_keys(config, tmp_path):
+    """A run's every dataset and lesion metric follows seg_data_root /
+    cls_data_root (the phantom curve's second lesion metric once had a fixed
+    ann_file and no data_root, and its run stopped at start)."""
+    seg, cls = str(tmp_path / 'cncb') + '/', str(tmp_path / 'covidx') + '/'
+    os.makedirs(seg), os.makedirs(cls)
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, config))
+    cfg.merge_from_dict(dict(seg_data_root=seg, cls_data_root=cls))
+    apply_dataset_settings(cfg)
+    found = _datasets(cfg)
+    assert found
+    roots = {'LesionSegDataset': seg, 'LesionCocoMetric': seg, 'CTSliceClsDataset': cls}
+    assert [(path, root) for path, kind, root, _ in found if root != roots[kind]] == []
 
 
 def test_a_missing_data_root_names_the_key_to_set(tmp_path, monkeypatch):
