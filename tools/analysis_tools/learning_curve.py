@@ -110,10 +110,10 @@ def plot(runs: Dict[str, List[dict]], keys: Sequence[str], out: str,
                 xs, ys = zip(*points)
                 label = key if len(runs) == 1 else f'{name}: {key}'
                 ax.plot(xs, ys, style, color=colour['color'], label=label, markersize=4)
-    for label, value in hlines:
-        ax.axhline(value, color='grey', linewidth=0.8, linestyle=':')
-        ax.annotate(label, (0, value), xytext=(2, 2), textcoords='offset points',
-                    fontsize=7, color='grey')
+    # named in the legend (labels written beside close lines would overlap)
+    for i, (label, value) in enumerate(hlines):
+        ax.axhline(value, color=('grey', 'black')[i % 2], linewidth=0.8,
+                   linestyle=(':', '-.')[i % 2], label=f'{label} ({value:g})')
     ax.set_xlabel(xlabel)
     ax.set_ylabel('metric on the test split')
     ax.set_ylim(-0.02, 1.02)
