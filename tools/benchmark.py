@@ -76,6 +76,19 @@ def _batched(row: dict, prefix: str) -> dict:
             if key.startswith(prefix) and key[len(prefix):].isdigit()}
 
 
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), or '' where the system has none:
+    machines of one kind differ, and their figures with them."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return ''
+
 def report(rows: dict, device: str, repeats: int, rounds: int, amp: bool = False,
            reuse_memory: bool = True) -> dict:
     """The run as JSON: machine, versions, per-case medians and their ratio to
@@ -124,7 +137,7 @@ def report(rows: dict, device: str, repeats: int, rounds: int, amp: bool = False
         else None
     return dict(
         machine=dict(processor=platform.processor() or platform.machine(),
-                     cpus=os.cpu_count(), threads=torch.get_num_threads(), device=device,
+                     cpu_model=cpu_model(), cpus=os.cpu_count(), threads=torch.get_num_threads(), device=device,
                      gpu=gpu),
         versions=dict(python=platform.python_version(), torch=torch.__version__,
                       mmcv=mmcv.__version__, mmdet=mmdet.__version__),

@@ -13,6 +13,8 @@ def test_report_has_machine_versions_ratios_and_sourced_references():
                                      train=4.0, rss_mb=2048.0, rss_infer_mb=2048.0)}
     out = json.loads(json.dumps(report(medians, 'cpu', 10, 3), allow_nan=False))
     assert out['machine']['threads'] >= 1 and out['versions']['mmdet'] == '3.3.0'
+    with open('/proc/cpuinfo') as f:  # the model name, where Linux gives one
+        assert out['machine']['cpu_model'] in f.read()
     assert out['cases']['ssm']['ratio_to_stock_r50'] == pytest.approx(
         dict(infer=0.25, train=0.25, peak_rss=0.5, peak_rss_infer=0.25))
     assert out['cases']['ssm']['peak_rss_infer_gb'] == 0.5
