@@ -137,8 +137,8 @@ def report(rows: dict, device: str, repeats: int, rounds: int, amp: bool = False
         else None
     return dict(
         machine=dict(processor=platform.processor() or platform.machine(),
-                     cpu_model=cpu_model(), cpus=os.cpu_count(), threads=torch.get_num_threads(), device=device,
-                     gpu=gpu),
+                     cpu_model=cpu_model(), cpus=os.cpu_count(),
+                     threads=torch.get_num_threads(), device=device, gpu=gpu),
         versions=dict(python=platform.python_version(), torch=torch.__version__,
                       mmcv=mmcv.__version__, mmdet=mmdet.__version__),
         slice='512x512, box score threshold 0 (all 128 detections, masks pasted)',
