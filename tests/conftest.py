@@ -134,6 +134,17 @@ def cls_batch(labels: List[int] = (0, 2), size: int = 128, seed: int = 1) -> dic
     return dict(inputs=inputs, data_samples=samples)
 
 
+def run_command(args, cwd: str = REPO_ROOT, timeout: int = 600):
+    """Run ``args`` as a user would (a tool, ``mim``, ``python -c``), from ``cwd``,
+    with this repository importable; stdout and stderr captured as text.
+
+    Returns:
+        subprocess.CompletedProcess: check ``returncode`` (no exception).
+    """
+    return subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+
+
 def save_untrained(cfg: Config, folder, name: str):
     """Write ``cfg`` and the initial weights of its model (seed 0) to
     ``folder/name.py`` and ``folder/name.pth``, the files a tool is given.

@@ -2,14 +2,13 @@
 import os
 import os.path as osp
 import shutil
-import subprocess
 import sys
 
 import mmdet
 import pytest
 from mmengine.runner import Runner
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, run_command
 
 MIM = osp.join(osp.dirname(sys.executable), 'mim')
 
@@ -32,11 +31,9 @@ def test_test_run_reports_both_tasks(trained, tmp_path):
 
 
 def _mim_test(config, checkpoint, work_dir, *extra):
-    return subprocess.run(
+    return run_command(
         [MIM, 'test', 'mmdet', config, '--checkpoint', checkpoint, '--work-dir', work_dir,
-         *extra],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-        env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+         *extra])
 
 
 def test_mim_test_out_holds_both_sets_for_mmdet_offline_tools(trained, tmp_path):
@@ -71,20 +68,18 @@ def test_mim_test_out_holds_both_sets_for_mmdet_offline_tools(trained, tmp_path)
     lesion_config = str(tmp_path / 'lesion_view.py')
     cfg.dump(lesion_config)
     tools = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools', 'analysis_tools')
-    proc = subprocess.run(
+    proc = run_command(
         [sys.executable, osp.join(tools, 'confusion_matrix.py'), lesion_config,
-         str(tmp_path / 'results_lesion.pkl'), str(tmp_path / 'cm'), '--score-thr', '0.01'],
-        capture_output=True, text=True, timeout=600, env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+         str(tmp_path / 'results_lesion.pkl'), str(tmp_path / 'cm'), '--score-thr', '0.01'])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert osp.exists(tmp_path / 'cm' / 'confusion_matrix.png')
 
 
 def test_tta_is_refused_with_the_reason(trained, tmp_path):
     config, checkpoint = trained
-    proc = subprocess.run(
+    proc = run_command(
         [sys.executable, osp.join(REPO_ROOT, 'tools', 'test.py'), config, checkpoint,
-         '--work-dir', str(tmp_path), '--tta'],
-        capture_output=True, text=True, timeout=600, env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+         '--work-dir', str(tmp_path), '--tta'])
     assert proc.returncode != 0
     assert 'test-time augmentation (--tta) is not supported for the SSM' in proc.stderr
 
@@ -110,11 +105,9 @@ def test_mim_test_show_dir_draws_every_slice_once(trained, tmp_path):
     import json
 
     config, checkpoint = trained
-    proc = subprocess.run(
+    proc = run_command(
         [MIM, 'test', 'mmdet', config, '--checkpoint', checkpoint, '--work-dir',
-         str(tmp_path), '--show-dir', 'shown'],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-        env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+         str(tmp_path), '--show-dir', 'shown'])
     assert proc.returncode == 0, proc.stderr[-3000:]
     [shown] = glob.glob(osp.join(str(tmp_path), '*', 'shown'))
     drawn = sorted(osp.relpath(p, shown) for p in glob.glob(osp.join(shown, '**', '*.png'),

@@ -3,14 +3,13 @@ an inheriting config, mim train/test and the tools; a missing root names its key
 import glob
 import os
 import os.path as osp
-import subprocess
 import sys
 
 import pytest
 from mmengine.config import Config
 
 from mmdet_covid.engine.runner import DataRootError, apply_dataset_settings
-from tests.conftest import CONFIG_DIR, REPO_ROOT
+from tests.conftest import CONFIG_DIR, REPO_ROOT, run_command
 
 SSM = osp.join(CONFIG_DIR, 'ssm', 'ssm_r18-b3-aug_50e_cncb-covidx.py')
 
@@ -87,8 +86,7 @@ def test_a_missing_data_root_names_the_key_to_set(tmp_path, monkeypatch):
 
 
 def _run(*args, cwd):
-    return subprocess.run([*args], cwd=cwd, capture_output=True, text=True, timeout=600,
-                          env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+    return run_command(args, cwd=cwd)
 
 
 def test_mim_train_test_and_an_inheriting_config_use_the_data_root(trained, tmp_path):

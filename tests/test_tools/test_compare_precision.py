@@ -65,20 +65,17 @@ def test_lists_of_different_lengths_are_refused():
                     reason='this CPU has no native bfloat16 arithmetic')
 def test_cpu_run_compares_bf16_with_float32(prepared_phantom, tmp_path):
     import json
-    import os
-    import subprocess
 
-    from tests.conftest import REPO_ROOT, save_untrained, tiny_ssm_cfg
+    from tests.conftest import run_command, save_untrained, tiny_ssm_cfg
 
     cfg = tiny_ssm_cfg(prepared_phantom, str(tmp_path))
     cfg.model.test_cfg.rcnn.score_thr = 0.0  # the untrained model's lesions, all of them
     config, checkpoint = save_untrained(cfg, tmp_path, 'tiny_ssm')
     out = str(tmp_path / 'compare.json')
-    proc = subprocess.run(
+    proc = run_command(
         [sys.executable, 'tools/analysis_tools/compare_precision.py', config, checkpoint,
          osp.join(prepared_phantom, 'cls', 'test'), '--device', 'cpu', '--batch-size', '2',
-         '--out', out], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-        env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+         '--out', out])
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(out) as f:
         result = json.load(f)

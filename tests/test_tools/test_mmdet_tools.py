@@ -1,13 +1,11 @@
 """mmdet's own analysis tools run on the SSM configs."""
-import os
 import os.path as osp
-import subprocess
 import sys
 
 import mmdet
 import pytest
 
-from tests.conftest import REPO_ROOT, tiny_ssm_cfg
+from tests.conftest import run_command, tiny_ssm_cfg
 
 MMDET_TOOLS = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools')
 
@@ -22,9 +20,7 @@ def tiny_config(prepared_phantom, tmp_path_factory):
 
 
 def _run(script, *args):
-    return subprocess.run([sys.executable, osp.join(MMDET_TOOLS, script), *args],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-                          env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+    return run_command([sys.executable, osp.join(MMDET_TOOLS, script), *args])
 
 
 def test_get_flops(tiny_config):

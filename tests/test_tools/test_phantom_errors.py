@@ -1,9 +1,7 @@
 """phantom_errors.py: a classifier's errors on the phantom by class and difficulty,
 and the ceiling of a classifier blind to the hard slices."""
 import json
-import os
 import os.path as osp
-import subprocess
 import sys
 
 import pytest
@@ -42,17 +40,16 @@ def test_summary_counts_groups_and_the_hard_blind_ceiling():
 def test_tool_on_a_tiny_phantom(prepared_phantom, tmp_path):
     from mmengine.config import Config
 
-    from tests.conftest import CONFIG_DIR, REPO_ROOT, save_untrained
+    from tests.conftest import CONFIG_DIR, run_command, save_untrained
 
     config, checkpoint = save_untrained(
         Config.fromfile(osp.join(CONFIG_DIR, 'baselines', 'resnet18_50e_covidx.py')),
         tmp_path, 'r18')
     out = str(tmp_path / 'errors.json')
-    proc = subprocess.run(
+    proc = run_command(
         [sys.executable, 'tools/analysis_tools/phantom_errors.py', config, checkpoint,
          '--out', out, '--cfg-options', f'cls_data_root={prepared_phantom}',
-         'cls_img_scale=(64,64)'], cwd=REPO_ROOT, capture_output=True, text=True,
-        timeout=600, env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+         'cls_img_scale=(64,64)'])
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(out) as f:
         result = json.load(f)

@@ -1,20 +1,17 @@
 """phantom_learnability.py: trains the plain classifier, checks its test F1."""
 import json
-import os
 import os.path as osp
-import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, run_command
 
 TOOL = osp.join('tools', 'analysis_tools', 'phantom_learnability.py')
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, TOOL, *args], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=600, env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+    return run_command([sys.executable, TOOL, *args])
 
 
 def test_trains_then_passes_or_fails_on_the_test_f1(prepared_phantom, tmp_path):

@@ -1,22 +1,18 @@
 """tools/analysis_tools/roi_batch_probe.py on a tiny phantom: the probe and the
 offline study of S's input."""
 import json
-import os
-import subprocess
 import sys
 
-from tests.conftest import REPO_ROOT, save_untrained, tiny_ssm_cfg
+from tests.conftest import run_command, save_untrained, tiny_ssm_cfg
 
 
 def test_probe_and_offline_s_study(prepared_phantom, tmp_path):
     config, checkpoint = save_untrained(tiny_ssm_cfg(prepared_phantom, str(tmp_path)),
                                         tmp_path, 'tiny_ssm')
     out = str(tmp_path / 'probe.json')
-    proc = subprocess.run(
+    proc = run_command(
         [sys.executable, 'tools/analysis_tools/roi_batch_probe.py', config, checkpoint,
-         '--offline-s', '1,3', '--seeds', '2', '--out', out],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-        env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+         '--offline-s', '1,3', '--seeds', '2', '--out', out])
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(out) as f:
         result = json.load(f)

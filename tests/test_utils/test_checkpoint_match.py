@@ -1,8 +1,6 @@
 """A checkpoint of another variant is refused for testing and inference,
 with the keys that differ named; fine-tuning from ``load_from`` reports them."""
-import os
 import os.path as osp
-import subprocess
 import sys
 
 import cv2
@@ -15,7 +13,7 @@ from mmengine.config import Config
 from mmdet_covid.apis import init_ssm
 from mmdet_covid.utils import (CheckpointMismatchError, check_checkpoint_matches,
                                compare_state_dicts)
-from tests.conftest import CONFIG_DIR, REPO_ROOT
+from tests.conftest import CONFIG_DIR, run_command
 
 
 def test_compare_state_dicts_names_every_kind_of_difference():
@@ -78,20 +76,16 @@ def test_tools_refuse_another_variant(tiny_config, checkpoints, tmp_path, tool):
     cv2.imwrite(image, np.full((64, 64), 90, np.uint8))
     args = {'tools/test.py': ['--work-dir', str(tmp_path / 'work')],
             'tools/infer.py': [image]}[tool]
-    proc = subprocess.run([sys.executable, tool, tiny_config, checkpoints['r34']] + args,
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-                          env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+    proc = run_command([sys.executable, tool, tiny_config, checkpoints['r34']] + args)
     assert proc.returncode != 0
     assert 'CheckpointMismatchError' in proc.stderr, proc.stderr[-2000:]
     assert 'backbone.layer1.2.*' in proc.stderr
 
 
 def test_load_from_for_fine_tuning_says_what_it_skipped(tiny_config, checkpoints, tmp_path):
-    proc = subprocess.run(
+    proc = run_command(
         [sys.executable, 'tools/train.py', tiny_config, '--work-dir', str(tmp_path / 'work'),
-         '--cfg-options', f'load_from={checkpoints["r34"]}'],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-        env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+         '--cfg-options', f'load_from={checkpoints["r34"]}'])
     assert proc.returncode == 0, proc.stderr[-2000:]
     log = proc.stdout + proc.stderr
     # mmengine's own report of a non-strict load, every key named

@@ -1,6 +1,5 @@
 """mmengine checkpoints resume under torch's weights_only=True default, and a
 crafted checkpoint cannot run code through the plugin's allow-list."""
-import os
 import os.path as osp
 import pickle
 import struct
@@ -15,7 +14,7 @@ from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
 import mmdet_covid  # noqa: F401  (applies the allow-list)
-from tests.conftest import REPO_ROOT
+from tests.conftest import run_command
 
 
 class ToyModel(BaseModel):
@@ -218,8 +217,7 @@ def test_every_loading_path_refuses_the_crafted_checkpoint(crafted, tiny_config,
         'init_detector': py + ['-c', 'from mmdet.apis import init_detector; '
                                f'init_detector({tiny_config!r}, {evil!r})'],
     }
-    proc = subprocess.run(commands[path], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=600, env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+    proc = run_command(commands[path])
     assert proc.returncode != 0
     assert 'refusing to load a checkpoint' in proc.stderr, proc.stderr[-2000:]
     assert not osp.exists(marker)

@@ -6,7 +6,6 @@ from typing import Iterator, List, Optional, Tuple
 import torch
 from mmdet.models.roi_heads import StandardRoIHead
 from mmdet.registry import MODELS
-from mmdet.structures import SampleList
 from mmdet.structures.bbox import bbox2roi
 from mmdet.utils import ConfigType, InstanceList
 from torch import Tensor, nn
