@@ -76,7 +76,6 @@ def _batched(row: dict, prefix: str) -> dict:
             if key.startswith(prefix) and key[len(prefix):].isdigit()}
 
 
-
 def cpu_model() -> str:
     """The CPU's model name (``/proc/cpuinfo``), or '' where the system has none:
     machines of one kind differ, and their figures with them."""
@@ -88,6 +87,7 @@ def cpu_model() -> str:
     except OSError:
         pass
     return ''
+
 
 def report(rows: dict, device: str, repeats: int, rounds: int, amp: bool = False,
            reuse_memory: bool = True) -> dict:

@@ -34,6 +34,7 @@ import sys
 import time
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.join(REPO, 'tools'))  # make_phantom_data, make_phantom_scan
 WARMUP = osp.join(REPO, 'configs', 'ssm', 'ssm_r18-b3-aug_demo-warmup_phantom.py')
 CONFIG = osp.join(REPO, 'configs', 'ssm', 'ssm_r18-b3-aug_demo_phantom.py')
 TARGETS = {'cls/f1_weighted': 0.90, 'seg/segm_mAP_50': 0.60}
@@ -45,7 +46,6 @@ CURVE = osp.join(REPO, 'docs', 'phantom_curve.json')
 def prepare_data(data_root: str, seg: int, cls: int, seed: int) -> None:
     """Run tools/prepare_phantom.sh unless the same phantom is already there."""
     # (a phantom of the generator's older defaults is written anew)
-    sys.path.insert(0, osp.join(REPO, 'tools'))
     from make_phantom_data import GENERATOR_VERSION, HARD_FRAC
     wanted = dict(seg=seg, cls=cls, size=512, seed=seed, slices_per_patient=2,
                   hard_frac=HARD_FRAC)
@@ -136,7 +136,6 @@ def analyse_phantom_scan(model, data_root: str, seed: int, out_dir: str,
                          slices: int = 40) -> dict:
     """Write one whole-scan phantom (a COVID-19 patient, DICOM series) unless it is there,
     analyse it with the trained model (tools/analyze_scan.py's API), write the report."""
-    sys.path.insert(0, osp.join(REPO, 'tools'))
     import make_phantom_scan
 
     from mmdet_covid.apis import analyze_scan

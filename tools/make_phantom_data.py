@@ -63,7 +63,8 @@ LUNG_WINDOW = (-600.0, 1500.0)  # (level, width) of the stored images
 # Mask values of the CNCB-nCoV lesion set.
 MASK_BACKGROUND, MASK_LUNG, MASK_GGO, MASK_CONSOLIDATION = 0, 1, 2, 3
 
-# COVIDx-CT classes (label = index) and the CNCB file-name prefix of each.
+# Version of what the generator writes (phantom.json: generator_version; history in
+# generate()).
 GENERATOR_VERSION = 3
 # Share of COVID-19 and CP slices drawn with hard lesions (one or two small, faint
 # patches). 0.12 until December 2026: a plain ResNet18 classifier then missed nearly
@@ -71,6 +72,8 @@ GENERATOR_VERSION = 3
 # 0.95 (ceiling 0.896 for a classifier blind to them); at 0.03 the hard slices are
 # 8 of 300 test slices, still there to tell the SSM's lesion-level reading apart.
 HARD_FRAC = 0.03
+
+# COVIDx-CT classes (label = index) and the CNCB file-name prefix of each.
 CLASSES = ('Normal', 'CP', 'COVID-19')
 FILE_PREFIX = ('Normal', 'CP', 'NCP')
 PATTERNS = ('normal', 'cp', 'covid')  # lesion pattern drawn for each class label

@@ -52,10 +52,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     work_dir = args.work_dir or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
-    options = args.cfg_options
+    options = ['--cfg-options', *args.cfg_options] if args.cfg_options else []
     if not args.skip_train:
         cmd = [sys.executable, osp.join(REPO, 'tools', 'train.py'), args.config,
-               '--work-dir', work_dir] + (['--cfg-options', *options] if options else [])
+               '--work-dir', work_dir] + options
         print('[learnability] ' + ' '.join(cmd), flush=True)
         subprocess.run(cmd, check=True)
 
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
     checkpoint = best_checkpoint(work_dir)
     result = phantom_errors.main(
         [args.config, checkpoint, '--out', osp.join(work_dir, 'phantom_errors.json')] +
-        (['--cfg-options', *options] if options else []))
+        options)
     f1 = result['f1_weighted']
     passed = f1 >= args.min_f1
     print(f'[learnability] weighted F1 on the test patients {f1:.3f} '
