@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..data_preprocessors import batch_task
+from ..dense_heads import BF16RPNHead
 from ..layers import SparseRoIAlign
 from ..utils import RoIBatchReplay, bf16_active, bf16_call, check_cpu_bf16
 
@@ -110,9 +111,11 @@ class DualTaskDetector(TwoStageDetector):
             :class:`SparseRoIAlign` RoI layers (mmcv's ``RoIAlign`` misreads
             channels-last maps; refused). Defaults to True.
         cpu_bf16 (str): On a CPU, run the convolutions and matrix products
-            of the backbone, the neck, the box heads and the mask head in
-            bfloat16 (autocast; their outputs come back float32, and the
-            RPN, RoIAlign, NMS, the paste and S stay float32): ``'off'``,
+            of the backbone, the neck, the RPN head (a :class:`BF16RPNHead`,
+            as in the SSM configs; a stock ``RPNHead`` stays float32), the box
+            heads and the mask head in bfloat16 (autocast; their outputs come
+            back float32, and the proposals' decoding, RoIAlign, NMS, the
+            paste and S stay float32): ``'off'``,
             ``'inference'`` (eval mode only) or ``'always'`` (training too).
             Worth it where the CPU computes bfloat16 natively (AVX-512 BF16,
             AMX); elsewhere it warns and stays float32. Not the paper's.
@@ -180,6 +183,8 @@ class DualTaskDetector(TwoStageDetector):
     def cpu_bf16(self, mode: str) -> None:
         self._cpu_bf16 = check_cpu_bf16(mode, type(self).__name__)
         self.roi_head.cpu_bf16 = self._cpu_bf16
+        if isinstance(self.rpn_head, BF16RPNHead):  # a stock RPNHead stays float32
+            self.rpn_head.cpu_bf16 = self._cpu_bf16
 
     def _check_roi_layers_read_channels_last(self) -> None:
         """Refuse RoI layers that would misread channels-last feature maps:

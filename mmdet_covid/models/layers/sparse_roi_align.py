@@ -78,17 +78,21 @@ def roi_align_matrix(rois: Tensor, feat_shape: Tuple[int, int, int], output_size
     # and x indices (sorted, no duplicates): the weight of a map pixel is the
     # product of its summed y and x weights, as bilinear sampling is separable.
     # Only nonzero entries are kept: a bin narrower than a map pixel has 4-9 of
-    # the sr * sr * 4 = 16 point-neighbour pairs (the product's cost).
-    col = (rois[:, 0].long().view(num, 1, 1, 1, 1) * (height * width)
-           + iy[:, :, None, :, None] * width + ix[:, None, :, None, :])
-    weight = wy[:, :, None, :, None] * wx[:, None, :, None, :] / (sr * sr)
-    keep = ny[:, :, None, :, None] & nx[:, None, :, None, :]  # (N, out_h, out_w, 2sr, 2sr)
+    # the sr * sr * 4 = 16 point-neighbour pairs (the product's cost). What
+    # depends on one axis is computed on that axis's small tensors; the
+    # (N, out_h, out_w, 2sr, 2sr) grid takes one broadcast operation each.
+    col_y = rois[:, 0].long().view(num, 1, 1) * (height * width) + iy * width
+    col = col_y[:, :, None, :, None] + ix[:, None, :, None, :]
+    weight = (wy / (sr * sr))[:, :, None, :, None] * wx[:, None, :, None, :]
+    keep = ny[:, :, None, :, None] & nx[:, None, :, None, :]
+    kept = keep.view(-1).nonzero().squeeze(1)  # once for both (a mask would search twice)
     rows = num * out_h * out_w
+    per_row = ny.sum(-1)[:, :, None] * nx.sum(-1)[:, None, :]  # (N, out_h, out_w)
     crow = torch.zeros(rows + 1, dtype=torch.long, device=device)
-    torch.cumsum(keep.view(rows, -1).sum(-1), 0, out=crow[1:])
+    torch.cumsum(per_row.view(-1), 0, out=crow[1:])
     with warnings.catch_warnings():  # "sparse CSR support is in beta"
         warnings.simplefilter('ignore', UserWarning)
-        return torch.sparse_csr_tensor(crow, col[keep], weight[keep],
+        return torch.sparse_csr_tensor(crow, col.view(-1)[kept], weight.view(-1)[kept],
                                        (rows, num_imgs * height * width),
                                        check_invariants=False)
 

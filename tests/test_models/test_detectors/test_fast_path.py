@@ -143,7 +143,7 @@ def test_cpu_bf16_inference_predicts_close_to_float32():
             data = model.data_preprocessor(seg_batch(2, size=256), False)
             outs.append(model(**data, mode='predict'))
     assert seen == dict(backbone=torch.bfloat16, box=torch.bfloat16,
-                        image_box=torch.bfloat16, mask=torch.bfloat16, rpn=torch.float32)
+                        image_box=torch.bfloat16, mask=torch.bfloat16, rpn=torch.bfloat16)
     for a, b in zip(*outs):
         ia, ib = a.pred_instances, b.pred_instances
         assert ia.scores.dtype == ia.bboxes.dtype == a.pred_score.dtype == torch.float32
@@ -177,7 +177,7 @@ def test_cpu_bf16_always_trains_in_bf16_with_close_losses():
     seen = _record_dtypes(bf16)
     before = bf16.backbone.conv1.weight.clone()
     losses = _first_iteration(bf16)
-    assert seen['backbone'] == seen['box'] == seen['mask'] == torch.bfloat16
+    assert seen['backbone'] == seen['box'] == seen['mask'] == seen['rpn'] == torch.bfloat16
     assert not torch.equal(before, bf16.backbone.conv1.weight)  # gradients reached it
     for a, b in zip(losses, _first_iteration(fp32)):
         for key in (k for k in a if 'loss' in k):  # not the accuracies: counts of RoIs

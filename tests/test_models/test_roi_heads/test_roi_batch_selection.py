@@ -111,3 +111,21 @@ def test_images_without_proposals_get_zero_rows(counts):
     assert out.shape == (len(counts), 16, 5)
     for i, n in enumerate(counts):
         assert (out[i] == 0).all() == (n == 0)
+
+
+@pytest.mark.parametrize('num_cls', [1, 2])
+def test_a_batch_gives_each_image_its_own_rows(num_cls):
+    """The batch's NMS keeps images (and classes) apart: every image of a batch
+    gets the rows it gets alone, although boxes of different images overlap."""
+    counts = (300, 40, 250)
+    rois, _, _, shapes = _inputs(counts)
+    g = torch.Generator().manual_seed(1)
+    cls_score = torch.randn(len(rois), num_cls + 1, generator=g) * 3
+    bbox_pred = torch.randn(len(rois), 4 * num_cls, generator=g) * 0.1
+    sel = RoIBatchSelection(num_rois=64)
+    batch = sel(rois, cls_score, bbox_pred, CODER, shapes)
+    for i in range(len(counts)):
+        own = rois[:, 0] == i
+        alone = sel(rois[own] * torch.tensor([0., 1, 1, 1, 1]), cls_score[own], bbox_pred[own],
+                    CODER, shapes[i:i + 1])
+        assert torch.equal(batch[i], alone[0])
