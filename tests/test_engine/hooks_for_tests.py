@@ -55,16 +55,16 @@ class BranchProbeHook(Hook):
     equals the segmentation branch (i.e. reads a copy made this iteration)."""
 
     def __init__(self) -> None:
-        self.events, self.cls_reads_copy = [], []
+        self.events, self.cls_reads_copy, self._reads = [], [], []
 
     def before_train(self, runner):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         head = model.roi_head
 
         def probe(module, args):
-            if model.training:  # the classification step (not validation)
-                self.cls_reads_copy.append(torch.equal(head.image_bbox_head.fc_cls.weight,
-                                                       head.bbox_head.fc_cls.weight))
+            if model.training:  # the classification step (not validation), 1-2 passes
+                self._reads.append(torch.equal(head.image_bbox_head.fc_cls.weight,
+                                               head.bbox_head.fc_cls.weight))
         head.image_bbox_head.register_forward_pre_hook(probe)
 
     def after_seg_step(self, runner, batch_idx, data_batch=None, outputs=None):
@@ -72,3 +72,7 @@ class BranchProbeHook(Hook):
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         self.events.append(('after_train_iter', runner.iter))
+        if self._reads:  # every pass of the step read the same weights
+            assert len(set(self._reads)) == 1, self._reads
+            self.cls_reads_copy.append(self._reads[0])
+            self._reads = []

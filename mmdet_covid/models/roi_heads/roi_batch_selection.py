@@ -102,7 +102,41 @@ class RoIBatchSelection(BaseModule):
             ``(score, v1, v2, v3, v4)``, rows in descending score order. An
             image without any valid prediction gets rows of zeros.
         """
-        num_imgs = len(img_shapes)
+        cand = self._candidates(rois, cls_score, bbox_pred, bbox_coder, img_shapes)
+        return self._rows(cand, *self._select(rois, cand, len(img_shapes)))
+
+    def select(self, rois: Tensor, cls_score: Tensor, bbox_pred: Tensor, bbox_coder,
+               img_shapes: Sequence[Tuple[int, int]]) -> Tuple[Tensor, Tensor, Tensor]:
+        """Which prediction each row of :meth:`forward` holds, without the rows.
+
+        Returns:
+            tuple: ``proposal`` and ``label``, ``(num_imgs, num_rois)`` indices
+            into ``rois`` and the classes, and ``found``, ``(num_imgs, )``:
+            whether the image has a valid prediction (rows of an image
+            without one are zeros, whatever its indices say).
+        """
+        with torch.no_grad():
+            cand = self._candidates(rois, cls_score, bbox_pred, bbox_coder, img_shapes)
+            src, found = self._select(rois, cand, len(img_shapes))
+        num_cls = cand['scores'].size(1)
+        return torch.div(src, num_cls, rounding_mode='floor'), src % num_cls, found
+
+    def gather(self, rois: Tensor, cls_score: Tensor, bbox_pred: Tensor, bbox_coder,
+               img_shapes: Sequence[Tuple[int, int]], proposal: Tensor, label: Tensor,
+               found: Tensor) -> Tensor:
+        """The rows of :meth:`forward` from the predictions :meth:`select`
+        chose; ``rois``, ``cls_score`` and ``bbox_pred`` may be any subset of
+        the proposals that contains the chosen ones, ``proposal`` indexing
+        into it. On the same inputs, ``gather(..., *select(...))`` equals
+        :meth:`forward`."""
+        cand = self._candidates(rois, cls_score, bbox_pred, bbox_coder, img_shapes)
+        return self._rows(cand, proposal * cand['scores'].size(1) + label, found)
+
+    def _candidates(self, rois: Tensor, cls_score: Tensor, bbox_pred: Tensor, bbox_coder,
+                    img_shapes: Sequence[Tuple[int, int]]) -> dict:
+        """Every (proposal, class) prediction: scores ``(N, C)``, deltas and
+        boxes clipped to the proposal's image ``(N, C, 4)``, and the image's
+        ``(w, h, w, h)`` of each proposal ``(N, 1, 4)``."""
         num_props, num_cls = cls_score.size(0), cls_score.size(1) - 1
         scores = F.softmax(cls_score, dim=-1)[:, :num_cls]  # (N, C)
         # (explicit sizes: an image without proposals has 0 rows)
@@ -110,38 +144,38 @@ class RoIBatchSelection(BaseModule):
         priors = rois[:, None, 1:].expand(-1, num_cls, -1)
         boxes = bbox_coder.decode(priors.reshape(-1, 4), deltas.reshape(-1, 4))
         boxes = boxes.view(num_props, num_cls, 4)
-
         # Clip to each proposal's own image.
-        img_inds = rois[:, 0].long()
         hw = rois.new_tensor([tuple(s[:2]) for s in img_shapes]).view(-1, 2)
-        max_xy = hw.flip(1)[img_inds].repeat(1, 2)[:, None, :]  # (N, 1, 4): w,h,w,h
+        max_xy = hw.flip(1)[rois[:, 0].long()].repeat(1, 2)[:, None, :]  # (N, 1, 4): w,h,w,h
         boxes = torch.minimum(boxes.clamp(min=0), max_xy)
+        return dict(scores=scores, deltas=deltas, boxes=boxes, max_xy=max_xy)
 
-        # Flatten (proposal, class) candidates, drop degenerate/low ones.
-        labels = torch.arange(num_cls, device=rois.device).expand(num_props, -1)
-        img_inds = img_inds[:, None].expand(-1, num_cls)
-        boxes, deltas = boxes.reshape(-1, 4), deltas.reshape(-1, 4)
-        scores, labels, img_inds = scores.reshape(-1), labels.reshape(-1), img_inds.reshape(-1)
+    def _select(self, rois: Tensor, cand: dict, num_imgs: int) -> Tuple[Tensor, Tensor]:
+        """``(num_imgs, num_rois)`` indices of the rows into the flattened
+        (proposal, class) candidates, and whether each image has any."""
+        num_props, num_cls = cand['scores'].shape
+        labels = torch.arange(num_cls, device=rois.device).expand(num_props, -1).reshape(-1)
+        img_inds = rois[:, 0].long()[:, None].expand(-1, num_cls).reshape(-1)
+        boxes, scores = cand['boxes'].reshape(-1, 4), cand['scores'].reshape(-1)
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         valid = ((area > self.min_area) & (scores > self.score_thr)).nonzero().squeeze(1)
-
-        if valid.numel() > 0:
-            # One batched NMS: groups are (image, class) pairs. The boxes go
-            # in detached: NMS only picks indices. On a CPU, mmcv's kernel
-            # compares each kept box with every later one, so a single call
-            # over the whole batch (its groups kept apart by offsets) costs the
-            # square of the batch size; its per-group path (split_thr=0) costs
-            # the batch size: at 8 slices of 1,000 proposals, 14-25 ms instead
-            # of 76 (2-3 ms for one slice). On CUDA one call is the fast way.
-            nms_cfg = dict(type='nms', iou_threshold=self.nms_iou)
-            if not boxes.is_cuda:
-                nms_cfg['split_thr'] = 0
-            _, keep = batched_nms(
-                boxes[valid].detach(), scores[valid].detach().contiguous(),
-                img_inds[valid] * num_cls + labels[valid], nms_cfg)
-            keep = valid[keep]  # global descending score order
-        else:  # no valid prediction in the whole batch
-            return cls_score.new_zeros(num_imgs, self.num_rois, 5)
+        if valid.numel() == 0:  # no valid prediction in the whole batch
+            return (rois.new_zeros(num_imgs, self.num_rois, dtype=torch.long),
+                    rois.new_zeros(num_imgs, dtype=torch.bool))
+        # One batched NMS: groups are (image, class) pairs. The boxes go
+        # in detached: NMS only picks indices. On a CPU, mmcv's kernel
+        # compares each kept box with every later one, so a single call
+        # over the whole batch (its groups kept apart by offsets) costs the
+        # square of the batch size; its per-group path (split_thr=0) costs
+        # the batch size: at 8 slices of 1,000 proposals, 14-25 ms instead
+        # of 76 (2-3 ms for one slice). On CUDA one call is the fast way.
+        nms_cfg = dict(type='nms', iou_threshold=self.nms_iou)
+        if not boxes.is_cuda:
+            nms_cfg['split_thr'] = 0
+        _, keep = batched_nms(
+            boxes[valid].detach(), scores[valid].detach().contiguous(),
+            img_inds[valid] * num_cls + labels[valid], nms_cfg)
+        keep = valid[keep]  # global descending score order
         # Group by image; the stable sort keeps the score order inside a group.
         keep = keep[torch.sort(img_inds[keep], stable=True)[1]]
         counts = torch.bincount(img_inds[keep], minlength=num_imgs)
@@ -153,16 +187,22 @@ class RoIBatchSelection(BaseModule):
         n = counts[:, None]
         offset = torch.where(n >= self.num_rois, j, torch.div(j * n, self.num_rois,
                                                               rounding_mode='floor'))
-        # (An image without survivors reads a neighbour's rows; zeroed below.)
-        src = keep[(starts[:, None] + offset).clamp(max=keep.numel() - 1)]
+        # (An image without survivors reads a neighbour's rows; zeroed in _rows.)
+        return keep[(starts[:, None] + offset).clamp(max=keep.numel() - 1)], counts > 0
 
+    def _rows(self, cand: dict, src: Tensor, found: Tensor) -> Tensor:
+        """The ``(num_imgs, num_rois, 5)`` rows of the candidates ``src``."""
+        num_cls = cand['scores'].size(1)
+        if cand['scores'].numel() == 0:  # no proposal at all: nothing to index
+            return cand['scores'].new_zeros(*src.shape, 5)
         if self.row_content == 'deltas':
-            values = deltas[src]
+            values = cand['deltas'].reshape(-1, 4)[src]
         else:
-            values = boxes[src] / max_xy.view(-1, 4)[src // num_cls]
-        row_scores = scores[src][..., None]
+            values = cand['boxes'].reshape(-1, 4)[src] / cand['max_xy'].view(-1, 4)[
+                torch.div(src, num_cls, rounding_mode='floor')]
+        row_scores = cand['scores'].reshape(-1)[src][..., None]
         if self.score_weighted:
             values = values * row_scores
         rows = torch.cat([row_scores, values], dim=-1)
         # Images without a single valid prediction get zero rows.
-        return rows * (n > 0)[..., None].to(rows.dtype)
+        return rows * found[:, None, None].to(rows.dtype)

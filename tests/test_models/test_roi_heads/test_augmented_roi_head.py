@@ -5,6 +5,7 @@ import torch
 from mmdet.models.detectors import TwoStageDetector
 from mmdet.models.roi_heads import StandardRoIHead
 from mmdet.registry import MODELS
+from mmdet.structures.bbox import bbox2roi
 from mmengine.structures import InstanceData
 
 from tests.conftest import model_cfg, seg_batch
@@ -86,3 +87,44 @@ def test_images_without_proposals_take_the_stock_guard(parts):
         assert torch.all(roi_batch[1] == 0)
         torch.testing.assert_close(roi_batch, head.roi_batch(x, rpn,
                                                               [s.metainfo for s in samples]))
+
+
+@pytest.mark.parametrize('row_content', ['deltas', 'boxes'])
+def test_roi_batch_with_gradients_runs_the_chosen_proposals_again(parts, row_content):
+    """Where the features need gradients, the RoI batch comes from a second pass over
+    the chosen proposals alone: the same rows and the same gradients as the image branch
+    over all proposals with autograd (float rounding: products over fewer rows)."""
+    model, x, proposals, samples = parts
+    head = model.roi_head
+    metas = [s.metainfo for s in samples]
+    feats = tuple(f.detach().requires_grad_(True) for f in x)
+    rois = bbox2roi([p.bboxes for p in proposals])
+    passes = []
+    head.roi_batch_selection.row_content = row_content
+    num_chosen = len(torch.unique(_chosen(head, feats, rois, metas)))
+    assert num_chosen <= 2 * head.roi_batch_selection.num_rois < len(rois)
+    hook = head.image_head.register_forward_hook(lambda m, i, o: passes.append(len(i[0])))
+    try:
+        fast = head.roi_batch(feats, proposals, metas)
+        weights = torch.rand(fast.shape, generator=torch.Generator().manual_seed(0))
+        fast_grad, = torch.autograd.grad((fast * weights).sum(), feats)
+        assert passes == [len(rois), num_chosen]  # all proposals, then the chosen ones
+        full = head._select(rois, *head._image_forward(head._box_features(feats, rois)), metas)
+        full_grad, = torch.autograd.grad((full * weights).sum(), feats)
+        with torch.no_grad():
+            plain = head.roi_batch(x, proposals, metas)
+    finally:
+        head.roi_batch_selection.row_content = 'deltas'
+        hook.remove()
+    torch.testing.assert_close(fast, full, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(plain, full, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(fast_grad, full_grad, rtol=1e-4, atol=1e-6)
+    assert fast_grad.abs().sum() > 0
+
+
+@torch.no_grad()
+def _chosen(head, feats, rois, metas) -> torch.Tensor:
+    """The proposals the RoI batch reads."""
+    cls_score, bbox_pred = head._image_forward(head._box_features(feats, rois))
+    return head.roi_batch_selection.select(rois, cls_score, bbox_pred, head.image_head.bbox_coder,
+                                           [m['img_shape'] for m in metas])[0]

@@ -129,3 +129,22 @@ def test_a_batch_gives_each_image_its_own_rows(num_cls):
         alone = sel(rois[own] * torch.tensor([0., 1, 1, 1, 1]), cls_score[own], bbox_pred[own],
                     CODER, shapes[i:i + 1])
         assert torch.equal(batch[i], alone[0])
+
+
+@pytest.mark.parametrize('row_content', ['deltas', 'boxes'])
+@pytest.mark.parametrize('counts', [(300, 40), (0, 50)])
+def test_gather_of_the_chosen_subset_equals_forward(row_content, counts):
+    """select + gather over just the chosen proposals gives forward's rows (what the
+    classification step runs with gradients); an image without proposals: zeros."""
+    rois, _, _, shapes = _inputs(counts)
+    g = torch.Generator().manual_seed(2)
+    cls_score = torch.randn(len(rois), 3, generator=g) * 3  # two classes
+    bbox_pred = torch.randn(len(rois), 8, generator=g) * 0.1
+    sel = RoIBatchSelection(num_rois=64, row_content=row_content, score_weighted=True)
+    proposal, label, found = sel.select(rois, cls_score, bbox_pred, CODER, shapes)
+    assert found.tolist() == [n > 0 for n in counts]
+    chosen, inverse = torch.unique(proposal, return_inverse=True)
+    assert len(chosen) < len(rois)
+    rows = sel.gather(rois[chosen], cls_score[chosen], bbox_pred[chosen], CODER, shapes,
+                      inverse, label, found)
+    assert torch.equal(rows, sel(rois, cls_score, bbox_pred, CODER, shapes))
