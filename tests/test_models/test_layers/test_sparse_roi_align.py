@@ -49,6 +49,36 @@ def test_extractor_builds_registry_layers_for_one_level():
                                 out_channels=4, featmap_strides=[8, 16])
 
 
+def test_extractor_returns_the_stock_features_without_a_zero_filled_copy():
+    """The stock forward's features (and its guard for no RoIs), the scale factor
+    applied, one map only."""
+    from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
+    ext = SingleLevelRoIExtractor(
+        roi_layer=dict(type='SparseRoIAlign', output_size=7, sampling_ratio=2),
+        out_channels=4, featmap_strides=[8])
+
+    def stock(feats, rois):
+        return SingleRoIExtractor.forward(ext, feats, rois)
+
+    feats = (torch.randn(2, 4, 16, 16), )
+    rois = torch.tensor([[0, 10., 10, 60, 50], [1, 0, 30, 40, 100]])
+    torch.testing.assert_close(ext(feats, rois), stock(feats, rois), rtol=0, atol=0)
+    allocated = []
+    real_new_zeros = torch.Tensor.new_zeros
+    try:
+        torch.Tensor.new_zeros = lambda self, *a, **k: allocated.append(a) or \
+            real_new_zeros(self, *a, **k)
+        ext(feats, rois)
+    finally:
+        torch.Tensor.new_zeros = real_new_zeros
+    assert allocated == []
+    scaled = ext.roi_rescale(rois, 1.5)
+    torch.testing.assert_close(ext(feats, rois, roi_scale_factor=1.5), stock(feats, scaled))
+    assert ext(feats, rois[:0]).shape == stock(feats, rois[:0]).shape == (0, 4, 7, 7)
+    with pytest.raises(ValueError, match='one feature map, got 2'):
+        ext(feats * 2, rois)
+
+
 def test_channels_last_maps_give_the_same_values():
     """The detector's feature maps are channels-last: the values must not depend on the
     memory order (mmcv's kernel misreads such a map, hence the detector's check)."""
