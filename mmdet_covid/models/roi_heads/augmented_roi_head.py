@@ -180,7 +180,10 @@ class AugmentedRoIHead(StandardRoIHead):
         (:meth:`RoIBatchSelection.gather`). The same rows and gradients (up to
         float rounding); RoIAlign and the box head backward over 128
         proposals instead of 1,000: 46 -> 31 ms for that part of a
-        classification step (bfloat16, this project's 2-core CPU).
+        classification step (bfloat16, this project's 2-core CPU). That path
+        calls ``select`` and ``gather``, not the selection module itself: a
+        forward hook on ``roi_batch_selection`` sees inference and the
+        no-gradient path only.
 
         Returns:
             Tensor: ``(num_imgs, B, 5)``.

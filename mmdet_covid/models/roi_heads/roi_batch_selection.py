@@ -26,7 +26,7 @@ class RoIBatchSelection(BaseModule):
 
     Everything is vectorised over the images of the batch and over the boxes:
     one batched NMS for the whole batch (on a CPU it runs mmcv's kernel once
-    per image and class, see :meth:`forward`), one gather for the output.
+    per image and class, see :meth:`_select`), one gather for the output.
 
     Args:
         num_rois (int): Rows per image, ``B`` in the paper. Defaults to 128.
@@ -166,9 +166,11 @@ class RoIBatchSelection(BaseModule):
         # in detached: NMS only picks indices. On a CPU, mmcv's kernel
         # compares each kept box with every later one, so a single call
         # over the whole batch (its groups kept apart by offsets) costs the
-        # square of the batch size; its per-group path (split_thr=0) costs
-        # the batch size: at 8 slices of 1,000 proposals, 14-25 ms instead
-        # of 76 (2-3 ms for one slice). On CUDA one call is the fast way.
+        # square of the number of groups; its per-group path (split_thr=0:
+        # one kernel call per image and class) costs them linearly: at 8
+        # slices of 1,000 proposals and one class, 14-25 ms instead of 76
+        # (2-3 ms for one slice). On CUDA, one call (mmcv's default, which
+        # splits by itself from 10,000 candidates on).
         nms_cfg = dict(type='nms', iou_threshold=self.nms_iou)
         if not boxes.is_cuda:
             nms_cfg['split_thr'] = 0
@@ -204,5 +206,6 @@ class RoIBatchSelection(BaseModule):
         if self.score_weighted:
             values = values * row_scores
         rows = torch.cat([row_scores, values], dim=-1)
-        # Images without a single valid prediction get zero rows.
-        return rows * found[:, None, None].to(rows.dtype)
+        # Images without a single valid prediction get zero rows (exact zeros
+        # even where their neighbour's rows read NaN).
+        return torch.where(found[:, None, None], rows, rows.new_zeros(()))

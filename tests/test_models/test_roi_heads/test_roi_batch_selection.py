@@ -148,3 +148,28 @@ def test_gather_of_the_chosen_subset_equals_forward(row_content, counts):
     rows = sel.gather(rois[chosen], cls_score[chosen], bbox_pred[chosen], CODER, shapes,
                       inverse, label, found)
     assert torch.equal(rows, sel(rois, cls_score, bbox_pred, CODER, shapes))
+
+
+def test_cpu_nms_runs_per_image_and_class(monkeypatch):
+    """On a CPU, mmcv's per-group NMS path (one kernel call per image and class,
+    linear in the batch), not one call over the batch with offsets (quadratic)."""
+    from mmdet_covid.models.roi_heads import roi_batch_selection as module
+    seen = []
+    real = module.batched_nms
+    monkeypatch.setattr(module, 'batched_nms', lambda *a, **k: seen.append(dict(a[3])) or
+                        real(*a, **k))
+    counts = (50, 30)
+    out = RoIBatchSelection(num_rois=16)(*_inputs(counts)[:3], CODER, _inputs(counts)[3])
+    assert out.shape == (2, 16, 5)
+    assert seen == [dict(type='nms', iou_threshold=0.75, split_thr=0)]
+
+
+def test_no_valid_prediction_gives_exact_zeros():
+    """NaN logits (a diverged model) leave no valid prediction: zero rows, not NaN."""
+    rois, cls_score, bbox_pred, shapes = _inputs((5, 5))
+    sel = RoIBatchSelection(num_rois=8)
+    cls_score[:5] = float('nan')  # image 0 only: its rows zero, image 1's intact
+    out = sel(rois, cls_score, bbox_pred, CODER, shapes)
+    assert torch.equal(out[0], torch.zeros(8, 5)) and (out[1, :, 0] > 0).all()
+    cls_score[:] = float('nan')  # the whole batch
+    assert torch.equal(sel(rois, cls_score, bbox_pred, CODER, shapes), torch.zeros(2, 8, 5))
