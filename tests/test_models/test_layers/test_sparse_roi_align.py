@@ -49,7 +49,7 @@ def test_extractor_builds_registry_layers_for_one_level():
                                 out_channels=4, featmap_strides=[8, 16])
 
 
-def test_extractor_returns_the_stock_features_without_a_zero_filled_copy():
+def test_extractor_returns_the_stock_features_without_a_zero_filled_copy(monkeypatch):
     """The stock forward's features (and its guard for no RoIs), the scale factor
     applied, one map only."""
     from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
@@ -65,12 +65,10 @@ def test_extractor_returns_the_stock_features_without_a_zero_filled_copy():
     torch.testing.assert_close(ext(feats, rois), stock(feats, rois), rtol=0, atol=0)
     allocated = []
     real_new_zeros = torch.Tensor.new_zeros
-    try:
-        torch.Tensor.new_zeros = lambda self, *a, **k: allocated.append(a) or \
-            real_new_zeros(self, *a, **k)
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.Tensor, 'new_zeros', lambda self, *a, **k: allocated.append(a)
+                      or real_new_zeros(self, *a, **k))
         ext(feats, rois)
-    finally:
-        torch.Tensor.new_zeros = real_new_zeros
     assert allocated == []
     scaled = ext.roi_rescale(rois, 1.5)
     torch.testing.assert_close(ext(feats, rois, roi_scale_factor=1.5), stock(feats, scaled))
