@@ -2,15 +2,26 @@
 
     python tools/analysis_tools/profile_inference.py [CONFIG] [--repeats 10]
         [--batch-size 1] [--threads N] [--device cpu|cuda] [--amp | --cpu-bf16]
-        [--out profile.json]
+        [--count-ops] [--out profile.json]
 
 Wraps the methods of one forward pass with timers (inclusive times, nested as the
 calls are) and prints the median seconds per slice of each, with its share of the
 whole, on the same synthetic 512x512 slice as the benchmark, all 128 detections kept
 (score threshold 0). Untrained weights: the work per slice is the same as a trained
 model's with 128 detections.
+
+``--count-ops`` counts instead of timing, on any device: per slice and stage, the
+tensor operations one forward dispatches (view operations, which launch no kernel,
+left out; mmcv's NMS calls included) and those of them that wait for the device on a
+GPU (a value read on the host: ``nonzero``, ``item``/``bool()``, ``tolist``,
+boolean-mask indexing, ``unique``, an NMS call). An mmcv NMS call counts as one
+operation and one wait on any device (its CPU kernel is made of tensor operations,
+its CUDA one is not). On a GPU at large batches each
+launch costs a few microseconds of host time and each wait drains the queue, so
+these counts are what per-image Python loops cost there, measured on a CPU.
 """
 import argparse
+import contextlib
 import os.path as osp
 import statistics
 import sys
@@ -31,8 +42,8 @@ STAGES = [
     ('    RoIAlign 7x7 (bbox_roi_extractor)', 'roi_head.bbox_roi_extractor', 'forward'),
     ('    segmentation box head (bbox_head)', 'roi_head.bbox_head', 'forward'),
     ('    image box head (image branch)', 'roi_head', '_image_forward'),
-    ('    box post-processing + NMS (bbox_head.predict_by_feat)', 'roi_head.bbox_head',
-     'predict_by_feat'),
+    ('    box post-processing + NMS (roi_head._post_process_boxes)', 'roi_head',
+     '_post_process_boxes'),
     ('  RoI batch for S (roi_batch_from_kept)', 'roi_head', 'roi_batch_from_kept'),
     ('  classifier S', 'classifier', 'forward'),
     ('  masks (roi_head.predict_mask)', 'roi_head', 'predict_mask'),
@@ -50,9 +61,11 @@ def _owner(model, path: str):
     return obj
 
 
-def instrument(model, times: dict, sync=lambda: None) -> None:
+def instrument(model, times: dict, sync=lambda: None, around=None) -> None:
     """Wrap each stage's method so that its calls add their seconds to ``times``
-    (``sync``: called before each clock reading, e.g. ``torch.cuda.synchronize``)."""
+    (``sync``: called before each clock reading, e.g. ``torch.cuda.synchronize``;
+    ``around(label)``: a context each call runs in, e.g. ``OpCounter.stage``)."""
+    around = around or (lambda label: contextlib.nullcontext())
     for label, path, method in STAGES:
         owner = _owner(model, path)
         original = getattr(owner, method)
@@ -61,12 +74,104 @@ def instrument(model, times: dict, sync=lambda: None) -> None:
             sync()
             start = time.perf_counter()
             try:
-                return __original(*args, **kwargs)
+                with around(__label):
+                    return __original(*args, **kwargs)
             finally:
                 sync()
                 times[__label] += time.perf_counter() - start
 
         setattr(owner, method, timed)
+
+
+class OpCounter:
+    """Counts the operations dispatched while stages run (see ``--count-ops``).
+
+    Use as a context manager around the forward; :func:`instrument` with
+    ``counter.stage`` as its ``around`` tells it which stages are running.
+    """
+    # operations whose result size or value the host must read from the device
+    SYNCS = ('aten::nonzero', 'aten::_local_scalar_dense', 'aten::masked_select',
+             'aten::_unique2', 'aten::unique_dim', 'aten::unique_consecutive',
+             'aten::repeat_interleave.Tensor', 'aten::nonzero_static')
+
+    def __init__(self) -> None:
+        self.ops = defaultdict(int)
+        self.syncs = defaultdict(int)
+        self._running = []
+        self._inside_nms = False
+
+    @contextlib.contextmanager
+    def stage(self, label: str):
+        self._running.append(label)
+        try:
+            yield
+        finally:
+            self._running.pop()
+
+    def _count(self, sync: bool) -> None:
+        if self._inside_nms:
+            return
+        for label in self._running:
+            self.ops[label] += 1
+            self.syncs[label] += sync
+
+    def __enter__(self):
+        import sys as _sys
+
+        import torch
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        counter = self
+
+        class _Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                if not func.is_view:
+                    bool_index = func.name() in ('aten::index.Tensor', 'aten::index_put_',
+                                                 'aten::index_put') and any(
+                        isinstance(i, torch.Tensor) and i.dtype == torch.bool
+                        for i in (args[1] if len(args) > 1 else ()) if i is not None)
+                    counter._count(func.name() in counter.SYNCS or bool_index)
+                return func(*args, **(kwargs or {}))
+
+        def counted(original, kernel):
+            def call(*a, **k):
+                counter._count(True)
+                # mmcv's CPU NMS is C++ made of tensor operations, its CUDA NMS
+                # a kernel: one operation whatever the device
+                counter._inside_nms = kernel
+                try:
+                    return original(*a, **k)
+                finally:
+                    counter._inside_nms = False
+            return call
+
+        ext = _sys.modules['mmcv.ops.nms'].ext_module
+        self._patched = [(ext, 'nms', ext.nms), (torch.Tensor, 'tolist', torch.Tensor.tolist)]
+        for owner, name, original in self._patched:
+            setattr(owner, name, counted(original, kernel=name == 'nms'))
+        self._mode = _Mode()
+        self._mode.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._mode.__exit__(*exc)
+        for owner, name, original in self._patched:
+            setattr(owner, name, original)
+
+
+def count_ops(model, batch: dict, batch_size: int) -> dict:
+    """``{stage: (operations, host waits)}`` per slice of one forward (after one
+    uncounted forward)."""
+    import torch
+
+    counter = OpCounter()
+    instrument(model, defaultdict(float), around=counter.stage)
+    with torch.no_grad():
+        model.test_step(batch)
+        with counter:
+            model.test_step(batch)
+    return {label: (counter.ops[label] / batch_size, counter.syncs[label] / batch_size)
+            for label, _, _ in STAGES}
 
 
 def main(argv=None) -> None:
@@ -81,6 +186,8 @@ def main(argv=None) -> None:
                         help="bfloat16 arithmetic on a CPU (model.cpu_bf16='inference')")
     parser.add_argument('--malloc-defaults', action='store_true',
                         help="keep glibc's malloc defaults (as benchmark.py)")
+    parser.add_argument('--count-ops', action='store_true',
+                        help='count operations and host waits per slice instead of timing')
     parser.add_argument('--out', help='also write the table as JSON here')
     args = parser.parse_args(argv)
     if args.amp and args.device != 'cuda':
@@ -114,6 +221,24 @@ def main(argv=None) -> None:
     model.eval()
     seg, _ = _slice()
     batch = _copies(seg, args.batch_size)
+    where = torch.cuda.get_device_name(0) if args.device == 'cuda' \
+        else f'{torch.get_num_threads()} threads'
+    if args.count_ops:
+        with autocast(args.amp):
+            counts = count_ops(model, batch, args.batch_size)
+        print(f'{args.config}: batch {args.batch_size}, {where}, {precision}; per slice: '
+              f'operations dispatched (views left out) and host waits on a GPU')
+        for label, _, _ in STAGES:
+            print(f'{label:<70} {counts[label][0]:8.1f} {counts[label][1]:6.1f}')
+        if args.out:
+            from mmdet_covid.engine.fileio import atomic_write_json
+            atomic_write_json(dict(
+                config=args.config, batch_size=args.batch_size, device=args.device,
+                precision=precision,
+                ops_per_slice={k.strip(): v[0] for k, v in counts.items()},
+                host_waits_per_slice={k.strip(): v[1] for k, v in counts.items()}),
+                args.out, indent=1)
+        return
     runs = defaultdict(list)
     times = defaultdict(float)
     instrument(model, times, torch.cuda.synchronize if args.device == 'cuda' else lambda: None)
@@ -126,8 +251,6 @@ def main(argv=None) -> None:
                     runs[label].append(times.get(label, 0.0) / args.batch_size)
     medians = {label: statistics.median(runs[label]) for label, _, _ in STAGES}
     whole = medians[STAGES[0][0]]
-    where = torch.cuda.get_device_name(0) if args.device == 'cuda' \
-        else f'{torch.get_num_threads()} threads'
     print(f'{args.config}: batch {args.batch_size}, {where}, '
           f'{precision}, '
           f'median of {args.repeats}, seconds per slice (inclusive)')

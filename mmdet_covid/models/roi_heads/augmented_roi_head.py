@@ -4,13 +4,17 @@ from contextlib import contextmanager
 from typing import Iterator, List, Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from mmdet.models.roi_heads import StandardRoIHead
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox2roi
 from mmdet.utils import ConfigType, InstanceList
+from mmengine.config import ConfigDict
+from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
-from ..utils import bf16_active, bf16_call, check_cpu_bf16
+from ..utils import (bf16_active, bf16_call, check_cpu_bf16, decode_per_image,
+                     nms_per_image)
 
 
 @MODELS.register_module()
@@ -28,6 +32,9 @@ class AugmentedRoIHead(StandardRoIHead):
     With ``augmented=False`` this is the paper's *base* RoI layer (section
     III-B): there is no second branch and S reads the (detached) segmentation
     branch.
+
+    :meth:`predict_bbox` post-processes the boxes of all images at once
+    (mmdet's goes image by image); the same detections.
 
     Args:
         augmented (bool): Build the second, frozen branch. Defaults to True.
@@ -121,6 +128,70 @@ class AugmentedRoIHead(StandardRoIHead):
         if self._kept is not None:
             self._kept.append((rois, results))
         return results
+
+    def predict_bbox(self, x: Tuple[Tensor], batch_img_metas: List[dict],
+                     rpn_results_list: InstanceList, rcnn_test_cfg: ConfigDict,
+                     rescale: bool = False) -> InstanceList:
+        """The stock box prediction, its post-processing done for the whole
+        batch at once: one softmax, one decode, one score filter, then one NMS
+        call per image (:func:`~mmdet_covid.models.utils.nms_per_image`).
+        mmdet's does each of them image by image: 39 tensor operations and two
+        reads of a device value per image, against 7.5 and one at batch 64
+        (``profile_inference.py --count-ops``). The same detections in the
+        same order. Heads the batched path does not cover (custom class
+        activations, no box regression, box types other than ``'hbox'``, no
+        test config) take the stock path."""
+        head = self.bbox_head
+        if rcnn_test_cfg is None or head.custom_cls_channels or not head.with_reg or \
+                head.predict_box_type != 'hbox' or \
+                sum(len(res) for res in rpn_results_list) == 0:
+            return super().predict_bbox(x, batch_img_metas, rpn_results_list,
+                                        rcnn_test_cfg, rescale)
+        rois = bbox2roi([res.bboxes for res in rpn_results_list])
+        results = self._bbox_forward(x, rois)
+        return self._post_process_boxes(
+            rois, results['cls_score'], results['bbox_pred'],
+            [len(res) for res in rpn_results_list], batch_img_metas, rcnn_test_cfg, rescale)
+
+    def _post_process_boxes(self, rois: Tensor, cls_score: Tensor, bbox_pred: Tensor,
+                            counts: List[int], batch_img_metas: List[dict],
+                            rcnn_test_cfg: ConfigDict, rescale: bool) -> InstanceList:
+        """Detections of every image: mmdet's ``BBoxHead.predict_by_feat`` and
+        its ``multiclass_nms``, each step on all images' RoIs at once
+        (``counts`` per image, image after image)."""
+        head = self.bbox_head
+        scores = F.softmax(cls_score, dim=-1)
+        num_rois, num_cls = scores.size(0), scores.size(1) - 1
+        reg_cls = 1 if head.reg_class_agnostic else num_cls
+        boxes = decode_per_image(
+            head.bbox_coder, rois[:, 1:].repeat_interleave(reg_cls, dim=0),
+            bbox_pred.view(-1, head.bbox_coder.encode_size), [n * reg_cls for n in counts],
+            [meta['img_shape'] for meta in batch_img_metas])
+        img_inds = rois[:, 0].long()
+        if rescale:
+            factors = boxes.new_tensor(
+                [[1 / s for s in meta['scale_factor']] * 2 for meta in batch_img_metas])
+            boxes = boxes * factors[img_inds.repeat_interleave(reg_cls)]
+        boxes = boxes.view(num_rois, reg_cls, 4).expand(-1, num_cls, -1).reshape(-1, 4)
+        scores = scores[:, :-1].reshape(-1)
+        valid = (scores > rcnn_test_cfg.score_thr).nonzero().squeeze(1)
+        kept_counts = [len(valid)] if len(counts) == 1 else torch.bincount(
+            img_inds.repeat_interleave(num_cls)[valid], minlength=len(counts)).tolist()
+        # one class: one NMS group per image
+        labels = None if num_cls == 1 else \
+            torch.arange(num_cls, device=scores.device).repeat(num_rois)[valid]
+        results_list, start = [], 0
+        for (dets, keep), count in zip(
+                nms_per_image(boxes[valid], scores[valid], labels, kept_counts,
+                              rcnn_test_cfg.nms, rcnn_test_cfg.max_per_img), kept_counts):
+            results = InstanceData()
+            results.bboxes = dets[:, :-1]
+            results.scores = dets[:, -1]
+            results.labels = keep.new_zeros(len(keep)) if labels is None else \
+                labels[start:start + count][keep]
+            results_list.append(results)
+            start += count
+        return results_list
 
     def _mask_forward(self, x: Tuple[Tensor], rois: Optional[Tensor] = None,
                       pos_inds: Optional[Tensor] = None,

@@ -3,10 +3,11 @@ from typing import Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmcv.ops import batched_nms
 from mmengine.model import BaseModule
 from mmdet.registry import MODELS
 from torch import Tensor
+
+from ..utils import nms_per_image
 
 ROW_CONTENTS = ('deltas', 'boxes')
 
@@ -24,9 +25,10 @@ class RoIBatchSelection(BaseModule):
     place (row ``j`` takes survivor ``floor(j * n / num_rois)``), so the
     ranking is kept and the same input always gives the same output.
 
-    Everything is vectorised over the images of the batch and over the boxes:
-    one batched NMS for the whole batch (on a CPU it runs mmcv's kernel once
-    per image and class, see :meth:`_select`), one gather for the output.
+    Everything is vectorised over the images of the batch and over the boxes
+    but the NMS, one call per image
+    (:func:`~mmdet_covid.models.utils.nms_per_image`), and one gather for the
+    output.
 
     Args:
         num_rois (int): Rows per image, ``B`` in the paper. Defaults to 128.
@@ -162,25 +164,23 @@ class RoIBatchSelection(BaseModule):
         if valid.numel() == 0:  # no valid prediction in the whole batch
             return (rois.new_zeros(num_imgs, self.num_rois, dtype=torch.long),
                     rois.new_zeros(num_imgs, dtype=torch.bool))
-        # One batched NMS: groups are (image, class) pairs. The boxes go
-        # in detached: NMS only picks indices. On a CPU, mmcv's kernel
-        # compares each kept box with every later one, so a single call
-        # over the whole batch (its groups kept apart by offsets) costs the
-        # square of the number of groups; its per-group path (split_thr=0:
-        # one kernel call per image and class) costs them linearly: at 8
-        # slices of 1,000 proposals and one class, 14-25 ms instead of 76
-        # (2-3 ms for one slice). On CUDA, one call (mmcv's default, which
-        # splits by itself from 10,000 candidates on).
-        nms_cfg = dict(type='nms', iou_threshold=self.nms_iou)
-        if not boxes.is_cuda:
-            nms_cfg['split_thr'] = 0
-        _, keep = batched_nms(
-            boxes[valid].detach(), scores[valid].detach().contiguous(),
-            img_inds[valid] * num_cls + labels[valid], nms_cfg)
-        keep = valid[keep]  # global descending score order
-        # Group by image; the stable sort keeps the score order inside a group.
-        keep = keep[torch.sort(img_inds[keep], stable=True)[1]]
-        counts = torch.bincount(img_inds[keep], minlength=num_imgs)
+        # One NMS call per image, classes kept apart within it, on the valid
+        # candidates image after image (as bbox2roi groups proposals; the
+        # stable sort only guards other orders). Each image's survivors come
+        # in descending score order. The boxes go in detached: NMS only picks
+        # indices.
+        if num_imgs == 1:
+            counts = [len(valid)]
+        else:
+            valid = valid[torch.sort(img_inds[valid], stable=True)[1]]
+            counts = torch.bincount(img_inds[valid], minlength=num_imgs).tolist()
+        kept = nms_per_image(
+            boxes[valid].detach(), scores[valid].detach(),
+            None if num_cls == 1 else labels[valid], counts,
+            dict(type='nms', iou_threshold=self.nms_iou))
+        keep = torch.cat([img_valid[img_keep] for img_valid, (_, img_keep)
+                          in zip(valid.split(counts), kept)])
+        counts = keep.new_tensor([len(img_keep) for _, img_keep in kept])
         starts = torch.cumsum(counts, 0) - counts
 
         # Row j of image i takes its j-th survivor, or survivor

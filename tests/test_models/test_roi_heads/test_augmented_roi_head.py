@@ -6,6 +6,7 @@ from mmdet.models.detectors import TwoStageDetector
 from mmdet.models.roi_heads import StandardRoIHead
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox2roi
+from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 
 from tests.conftest import model_cfg, seg_batch
@@ -128,3 +129,42 @@ def _chosen(head, feats, rois, metas) -> torch.Tensor:
     cls_score, bbox_pred = head._image_forward(head._box_features(feats, rois))
     return head.roi_batch_selection.select(rois, cls_score, bbox_pred, head.image_head.bbox_coder,
                                            [m['img_shape'] for m in metas])[0]
+
+
+@pytest.mark.parametrize('rescale', [False, True])
+@pytest.mark.parametrize('bbox_head', [dict(), dict(num_classes=2),
+                                       dict(num_classes=2, reg_class_agnostic=True)],
+                         ids=['one-class', 'two-classes', 'class-agnostic-boxes'])
+@torch.no_grad()
+def test_box_predictions_are_mmdets_per_image_ones(monkeypatch, bbox_head, rescale):
+    """The batched post-processing gives mmdet's detections, in the same order:
+    images clipped to their own shapes and rescaled by their own factors, one
+    without proposals, a score threshold and max_per_img that bind."""
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg(roi_head=dict(bbox_head=bbox_head)))
+    model.init_weights()
+    model.eval()
+    head = model.roi_head
+    head.bbox_head.fc_cls.weight.mul_(300)  # spread the scores of the untrained head
+    head.bbox_head.fc_reg.weight.mul_(3000)  # and move its boxes
+    g = torch.Generator().manual_seed(1)
+    x = (torch.randn(3, 256, 16, 16, generator=g), )
+    proposals = []
+    for n in (60, 0, 45):
+        xy = torch.rand(n, 2, generator=g) * 200
+        proposals.append(InstanceData(bboxes=torch.cat(
+            [xy, xy + 8 + torch.rand(n, 2, generator=g) * 60], 1)))
+    metas = [dict(img_shape=(256, 256), scale_factor=(1.0, 1.0)),
+             dict(img_shape=(200, 256), scale_factor=(0.5, 0.8)),
+             dict(img_shape=(256, 180), scale_factor=(2.0, 1.5))]
+    cfg = ConfigDict(score_thr=0.3, nms=dict(type='nms', iou_threshold=0.5), max_per_img=20)
+    expected = StandardRoIHead.predict_bbox(head, x, metas, proposals, cfg, rescale)
+    monkeypatch.setattr(type(head.bbox_head), 'predict_by_feat', None)  # not called
+    got = head.predict_bbox(x, metas, proposals, cfg, rescale)
+    assert [len(r) for r in got] == [len(r) for r in expected]
+    assert len(got[0]) == 20 and len(got[1]) == 0 and 0 < len(got[2])
+    for a, b in zip(got, expected):
+        for key in ('bboxes', 'scores', 'labels'):
+            assert torch.equal(a.get(key), b.get(key)), key
+    if 'num_classes' in bbox_head:
+        assert set(torch.cat([r.labels for r in got]).tolist()) == {0, 1}

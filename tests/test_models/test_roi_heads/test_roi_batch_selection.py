@@ -1,3 +1,5 @@
+import importlib
+
 import pytest
 import torch
 from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
@@ -150,18 +152,29 @@ def test_gather_of_the_chosen_subset_equals_forward(row_content, counts):
     assert torch.equal(rows, sel(rois, cls_score, bbox_pred, CODER, shapes))
 
 
-def test_cpu_nms_runs_per_image_and_class(monkeypatch):
-    """On a CPU, mmcv's per-group NMS path (one kernel call per image and class,
-    linear in the batch), not one call over the batch with offsets (quadratic)."""
-    from mmdet_covid.models.roi_heads import roi_batch_selection as module
+@pytest.mark.parametrize('num_cls', [1, 2])
+def test_nms_runs_once_per_image(monkeypatch, num_cls):
+    """One mmcv NMS call per image, on its own candidates, classes kept apart by
+    their labels (one class: no offsets at all); never one call over the batch,
+    whose offsets would round the coordinates of all images but the first."""
+    module = importlib.import_module('mmdet_covid.models.utils.nms_per_image')
     seen = []
     real = module.batched_nms
-    monkeypatch.setattr(module, 'batched_nms', lambda *a, **k: seen.append(dict(a[3])) or
+    monkeypatch.setattr(module, 'batched_nms', lambda *a, **k: seen.append(a) or
                         real(*a, **k))
     counts = (50, 30)
-    out = RoIBatchSelection(num_rois=16)(*_inputs(counts)[:3], CODER, _inputs(counts)[3])
+    rois, _, _, shapes = _inputs(counts)
+    g = torch.Generator().manual_seed(3)
+    cls_score = torch.randn(len(rois), num_cls + 1, generator=g)
+    bbox_pred = torch.randn(len(rois), 4 * num_cls, generator=g) * 0.1
+    out = RoIBatchSelection(num_rois=16)(rois, cls_score, bbox_pred, CODER, shapes)
     assert out.shape == (2, 16, 5)
-    assert seen == [dict(type='nms', iou_threshold=0.75, split_thr=0)]
+    assert [len(boxes) for boxes, *_ in seen] == [n * num_cls for n in counts]
+    for boxes, _, idxs, cfg in seen:
+        assert boxes.max() <= 100  # within the 100x100 image: no offsets
+        assert cfg == dict(type='nms', iou_threshold=0.75, **(
+            dict(class_agnostic=True) if num_cls == 1 else {}))
+        assert set(idxs.tolist()) == set(range(num_cls))
 
 
 def test_no_valid_prediction_gives_exact_zeros():

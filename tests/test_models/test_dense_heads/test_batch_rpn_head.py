@@ -1,0 +1,91 @@
+"""BatchRPNHead: the stock RPNHead's proposals, post-processed for the whole batch."""
+import pytest
+import torch
+from mmdet.models.dense_heads import RPNHead
+from mmdet.registry import MODELS
+from mmengine.config import ConfigDict
+
+from mmdet_covid.models import BatchRPNHead
+from tests.conftest import model_cfg
+
+
+def _heads(test_cfg, **overrides):
+    cfg = dict(model_cfg().rpn_head, type='BatchRPNHead', train_cfg=None,
+               test_cfg=ConfigDict(test_cfg), **overrides)
+    torch.manual_seed(0)
+    head = MODELS.build(cfg)
+    stock = MODELS.build(dict(cfg, type='RPNHead'))
+    stock.load_state_dict(head.state_dict())
+    return head.eval(), stock.eval()
+
+
+def _features(num_imgs, sizes=(16, )):
+    torch.manual_seed(1)
+    feats = []
+    for size in sizes:
+        x = torch.randn(num_imgs, 256, size, size)
+        x[:, :, :size // 2, :size // 2] = 0.3  # a flat region: many equal scores
+        feats.append(x)
+    return tuple(feats)
+
+
+def _metas(shapes, scales):
+    return [dict(img_shape=shape, scale_factor=scale) for shape, scale in zip(shapes, scales)]
+
+
+def _assert_stock(head, stock, feats, metas, rescale):
+    outs = head(feats)
+    got = head.predict_by_feat(*outs, batch_img_metas=metas, rescale=rescale)
+    expected = stock.predict_by_feat(*outs, batch_img_metas=metas, rescale=rescale)
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected):
+        assert a.bboxes.shape == b.bboxes.shape and a.bboxes.shape[1:] == (4, )
+        assert torch.equal(a.bboxes, b.bboxes) and torch.equal(a.scores, b.scores)
+        assert a.labels.dtype == torch.long and not a.labels.any()
+    return got
+
+
+RPN_TEST = dict(nms_pre=2000, max_per_img=300, nms=dict(type='nms', iou_threshold=0.75),
+                min_bbox_size=0)
+
+
+@pytest.mark.parametrize('rescale', [False, True])
+@pytest.mark.parametrize('test_cfg', [
+    RPN_TEST,
+    dict(RPN_TEST, nms_pre=100000),  # fewer anchors than nms_pre: no sort
+    dict(RPN_TEST, min_bbox_size=20),  # small boxes dropped, more in some images
+    dict(RPN_TEST, min_bbox_size=-1),  # no size filter
+], ids=['ssm', 'no-pre-sort', 'min-size', 'no-filter'])
+def test_proposals_are_the_stock_ones(test_cfg, rescale):
+    head, stock = _heads(test_cfg)
+    shapes = [(256, 256), (200, 256), (256, 180)]  # each image clipped to its own
+    got = _assert_stock(head, stock, _features(3), _metas(shapes, [(1.0, 1.0), (0.5, 0.8),
+                                                                   (2.0, 2.0)]), rescale)
+    if test_cfg['min_bbox_size'] < 20:
+        assert [len(r) for r in got] == [300] * 3  # max_per_img reached
+
+
+def test_several_levels_keep_their_nms_apart():
+    head, stock = _heads(RPN_TEST, anchor_generator=dict(
+        type='AnchorGenerator', scales=[2, 8], ratios=[0.5, 1.0, 2.0], strides=[8, 16]))
+    _assert_stock(head, stock, _features(2, sizes=(32, 16)),
+                  _metas([(256, 256)] * 2, [(1.0, 1.0)] * 2), rescale=False)
+
+
+def test_no_box_left_gives_empty_proposals():
+    head, stock = _heads(dict(RPN_TEST, min_bbox_size=1000))
+    got = _assert_stock(head, stock, _features(2), _metas([(256, 256)] * 2,
+                                                           [(1.0, 1.0)] * 2), False)
+    assert all(len(r) == 0 for r in got)
+
+
+def test_the_stock_per_image_path_is_not_taken(monkeypatch):
+    head, _ = _heads(RPN_TEST)
+
+    def per_image(*args, **kwargs):
+        raise AssertionError('post-processed image by image')
+    monkeypatch.setattr(RPNHead, '_predict_by_feat_single', per_image)
+    outs = head(_features(2))
+    results = head.predict_by_feat(*outs, batch_img_metas=_metas([(256, 256)] * 2,
+                                                                   [(1.0, 1.0)] * 2))
+    assert len(results) == 2 and isinstance(head, BatchRPNHead)
