@@ -2,7 +2,8 @@
 
 On CUDA tensors ``SparseRoIAlign`` hands over to mmcv's RoIAlign kernel and the
 batched paste and RoI batch selection run as CUDA kernels; these tests pin
-that the numbers stay the same. CI has no GPU, so they are skipped there; run
+that the numbers stay the same, and that the post-processing batched over
+images gives mmdet's per-image detections there too. CI has no GPU, so they are skipped there; run
 them on a GPU machine with ``pytest tests/test_models/test_cuda.py``.
 """
 import copy
@@ -16,6 +17,8 @@ from mmdet.structures.bbox import bbox2roi
 from mmdet_covid.models import RoIBatchSelection, SparseRoIAlign
 from mmdet_covid.models.utils import paste_masks
 from tests.conftest import cls_batch, model_cfg, seg_batch
+from tests.test_models.test_detectors.test_fast_path import \
+    assert_batched_post_processing_is_mmdets
 from tests.test_models.test_detectors.test_dual_task_detector import SEG_KEYS, changed, optim
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
@@ -92,3 +95,9 @@ def test_both_training_steps_on_cuda():
     assert changed(before, model, 'classifier.')
     for frozen in ('rpn_head.', 'roi_head.bbox_head.', 'roi_head.image_bbox_head.'):
         assert not changed(before, model, frozen), frozen
+
+
+def test_batched_post_processing_on_cuda_is_mmdets_per_image_one(monkeypatch):
+    """The batched proposals, boxes and paste (mmdet's CUDA paste, one call for
+    the batch) against mmdet's per-image post-processing, on the GPU."""
+    assert_batched_post_processing_is_mmdets(monkeypatch, device='cuda')

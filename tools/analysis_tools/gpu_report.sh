@@ -4,8 +4,8 @@
 # 1. the CUDA tests (tests/test_models/test_cuda.py);
 # 2. tools/benchmark.py in float32 and with AMP: SSM and stock Mask R-CNN R50, batches 1, 8
 #    and 64, training at batch 1 and 8;
-# 3. profile_inference.py by component, timed and with its operations counted, at batch 1
-#    (float32) and 64 (AMP);
+# 3. profile_inference.py by component, timed at batch 1 (float32) and 64 (AMP), its
+#    operations counted at batch 64 and in a training iteration;
 # 4. with a CHECKPOINT and INPUT slices: compare_precision.py, float32 against AMP.
 # Each step writes OUT_DIR/<step>.log (and .json); a failed step is reported and the
 # others still run; the exit status is the number of failed steps. DEVICE (default cuda),
@@ -50,6 +50,7 @@ step bench_fp32 "${BENCH[@]}" --batch-size 8 64 --train-batch-size 8 \
 PROFILE=("$PYTHON" "$TOOLS/profile_inference.py" --device "$DEVICE" --repeats "$REPEATS")
 step profile_fp32_b1 "${PROFILE[@]}" --out "$OUT/profile_fp32_b1.json"
 step ops_fp32_b64 "${PROFILE[@]}" --count-ops --batch-size 64 --out "$OUT/ops_fp32_b64.json"
+step ops_train_b1 "${PROFILE[@]}" --count-ops --train --out "$OUT/ops_train_b1.json"
 if [ "$DEVICE" = cuda ]; then
     step profile_amp_b64 "${PROFILE[@]}" --amp --batch-size 64 --out "$OUT/profile_amp_b64.json"
 fi

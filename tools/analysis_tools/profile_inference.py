@@ -2,7 +2,7 @@
 
     python tools/analysis_tools/profile_inference.py [CONFIG] [--repeats 10]
         [--batch-size 1] [--threads N] [--device cpu|cuda] [--amp | --cpu-bf16]
-        [--count-ops] [--out profile.json]
+        [--count-ops [--train]] [--out profile.json]
 
 Wraps the methods of one forward pass with timers (inclusive times, nested as the
 calls are) and prints the median seconds per slice of each, with its share of the
@@ -19,6 +19,8 @@ operation and one wait on any device (its CPU kernel is made of tensor operation
 its CUDA one is not). On a GPU at large batches each
 launch costs a few microseconds of host time and each wait drains the queue, so
 these counts are what per-image Python loops cost there, measured on a CPU.
+``--train`` counts one training iteration instead (segmentation + classification
+step, each split into forward and losses, backward, optimizer step).
 """
 import argparse
 import contextlib
@@ -174,6 +176,50 @@ def count_ops(model, batch: dict, batch_size: int) -> dict:
             for label, _, _ in STAGES}
 
 
+TRAIN_STAGES = [f'{step} step: {part}' for step in ('segmentation', 'classification')
+                for part in ('whole', 'forward + losses', 'backward', 'optimizer step')]
+
+
+def count_train_ops(model, seg: dict, cls: dict, batch_size: int) -> dict:
+    """``{stage: (operations, host waits)}`` per slice of one training iteration
+    (segmentation step + classification step, as ``tools/benchmark.py`` times
+    it; Adam), after one uncounted iteration. Adam runs its CPU loop over the
+    parameters on a CPU; on CUDA its multi-tensor path launches fewer kernels."""
+    from mmengine.optim import build_optim_wrapper
+
+    model.train()
+    wrapper = build_optim_wrapper(model, dict(
+        type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-6),
+        constructor='TrainableParamsOptimWrapperConstructor'))
+    counter = OpCounter()
+    for part, method in (('backward', 'backward'), ('optimizer step', 'step')):
+        original = getattr(wrapper, method)
+
+        def counted(*args, __original=original, __part=part, **kwargs):
+            if not counter._running:  # the uncounted iteration
+                return __original(*args, **kwargs)
+            with counter.stage(f'{counter._running[0]} {__part}'):
+                return __original(*args, **kwargs)
+        setattr(wrapper, method, counted)
+    for data in (seg, cls):
+        model.train_step(data, wrapper)
+    with counter:
+        for step, data in (('segmentation step:', seg), ('classification step:', cls)):
+            with counter.stage(step):
+                model.train_step(data, wrapper)
+    out = {}
+    for step in ('segmentation step:', 'classification step:'):
+        whole, backward, opt = (
+            (counter.ops[k], counter.syncs[k]) for k in
+            (step, f'{step} backward', f'{step} optimizer step'))
+        forward = tuple(w - b - o for w, b, o in zip(whole, backward, opt))
+        for part, (ops, syncs) in zip(('whole', 'forward + losses', 'backward',
+                                       'optimizer step'),
+                                      (whole, forward, backward, opt)):
+            out[f'{step} {part}'] = (ops / batch_size, syncs / batch_size)
+    return out
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', nargs='?', default=DEFAULT)
@@ -188,10 +234,16 @@ def main(argv=None) -> None:
                         help="keep glibc's malloc defaults (as benchmark.py)")
     parser.add_argument('--count-ops', action='store_true',
                         help='count operations and host waits per slice instead of timing')
+    parser.add_argument('--train', action='store_true',
+                        help='with --count-ops: count a training iteration instead')
     parser.add_argument('--out', help='also write the table as JSON here')
     args = parser.parse_args(argv)
     if args.amp and args.device != 'cuda':
         parser.error('--amp needs --device cuda (as tools/benchmark.py --amp)')
+    if args.train and not args.count_ops:
+        parser.error('--train counts a training iteration: it needs --count-ops')
+    if args.train and args.amp:
+        parser.error('--train counts float32 training (no --amp)')
     if args.cpu_bf16 and args.device != 'cpu':
         parser.error('--cpu-bf16 needs --device cpu')
     precision = 'AMP float16' if args.amp else \
@@ -219,22 +271,29 @@ def main(argv=None) -> None:
     model = MODELS.build(cfg.model).to(args.device)
     model.init_weights()
     model.eval()
-    seg, _ = _slice()
+    seg, cls = _slice()
     batch = _copies(seg, args.batch_size)
     where = torch.cuda.get_device_name(0) if args.device == 'cuda' \
         else f'{torch.get_num_threads()} threads'
     if args.count_ops:
-        with autocast(args.amp):
-            counts = count_ops(model, batch, args.batch_size)
-        print(f'{args.config}: batch {args.batch_size}, {where}, {precision}; per slice: '
-              f'operations dispatched (views left out) and host waits on a GPU')
-        for label, _, _ in STAGES:
+        if args.train:
+            counts = count_train_ops(model, batch, _copies(cls, args.batch_size),
+                                     args.batch_size)
+            labels = TRAIN_STAGES
+        else:
+            with autocast(args.amp):
+                counts = count_ops(model, batch, args.batch_size)
+            labels = [label for label, _, _ in STAGES]
+        print(f'{args.config}: {"training, " if args.train else ""}batch {args.batch_size}, '
+              f'{where}, {precision}; per slice: operations dispatched (views left out) '
+              f'and host waits on a GPU')
+        for label in labels:
             print(f'{label:<70} {counts[label][0]:8.1f} {counts[label][1]:6.1f}')
         if args.out:
             from mmdet_covid.engine.fileio import atomic_write_json
             atomic_write_json(dict(
                 config=args.config, batch_size=args.batch_size, device=args.device,
-                precision=precision,
+                precision=precision, training=args.train,
                 ops_per_slice={k.strip(): v[0] for k, v in counts.items()},
                 host_waits_per_slice={k.strip(): v[1] for k, v in counts.items()}),
                 args.out, indent=1)

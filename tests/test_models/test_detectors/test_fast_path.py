@@ -189,12 +189,12 @@ def test_cpu_bf16_always_trains_in_bf16_with_close_losses():
             torch.testing.assert_close(a[key], b[key], atol=2e-3, rtol=5e-2, msg=key)
 
 
-def test_batched_post_processing_predicts_what_mmdets_per_image_one_does(monkeypatch):
+def assert_batched_post_processing_is_mmdets(monkeypatch, device: str = 'cpu') -> None:
     """The RPN's proposals, the boxes and the masks post-processed for the whole
     batch at once give the detections and slice classes of mmdet's image-by-image
-    post-processing, exactly."""
+    post-processing, exactly (only equal scores could be ordered differently)."""
     torch.manual_seed(0)
-    model = MODELS.build(model_cfg())
+    model = MODELS.build(model_cfg()).to(device)
     model.init_weights()
     model.eval()
     model.roi_head.test_cfg.score_thr = 0.0  # all 128 detections of the untrained model
@@ -213,3 +213,7 @@ def test_batched_post_processing_predicts_what_mmdets_per_image_one_does(monkeyp
         for key in ('bboxes', 'scores', 'labels', 'masks'):
             assert torch.equal(a.pred_instances.get(key), b.pred_instances.get(key)), key
         assert torch.equal(a.pred_score, b.pred_score)
+
+
+def test_batched_post_processing_predicts_what_mmdets_per_image_one_does(monkeypatch):
+    assert_batched_post_processing_is_mmdets(monkeypatch)
