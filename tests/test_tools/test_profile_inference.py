@@ -1,4 +1,5 @@
 """profile_inference.py --count-ops: operations and host waits, per slice and stage."""
+import importlib
 import json
 
 import pytest
@@ -23,11 +24,19 @@ def test_the_counter_counts_launches_and_host_waits():
             batched_nms(boxes, x, torch.zeros(50, dtype=torch.long),
                         dict(type='nms', iou_threshold=0.5, class_agnostic=True))
     assert (counter.ops['b'], counter.syncs['b']) == (5, 4)
+    with OpCounter() as counts, counts.stage('c'):
+        torch.bincount(torch.tensor([0, 2]))  # CUDA's reads its range back
+    assert counts.syncs['c'] == 1
     # the NMS kernel is one operation and one wait, whatever it is made of on a CPU
     assert counter.syncs['nms'] == 1 and counter.ops['nms'] < 10
     assert counter.ops['a'] == 1 + counter.ops['b'] + counter.ops['nms']
     assert counter.syncs['a'] == counter.syncs['b'] + counter.syncs['nms']
-    assert torch.Tensor.tolist.__name__ == 'tolist'  # restored on exit
+    assert 'tolist' not in vars(torch.Tensor)  # Tensor's own tolist again on exit
+    with pytest.raises(RuntimeError), OpCounter():
+        raise RuntimeError('a failing forward')
+    assert 'tolist' not in vars(torch.Tensor) and x.tolist() == [float(v) for v in x]
+    ext = importlib.import_module('mmcv.ops.nms').ext_module
+    assert ext.nms.__name__ == 'nms'  # mmcv's kernel again
 
 
 def test_count_ops_writes_per_slice_counts(tmp_path, capsys):

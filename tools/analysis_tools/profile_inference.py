@@ -14,9 +14,9 @@ model's with 128 detections.
 tensor operations one forward dispatches (view operations, which launch no kernel,
 left out; mmcv's NMS calls included) and those of them that wait for the device on a
 GPU (a value read on the host: ``nonzero``, ``item``/``bool()``, ``tolist``,
-boolean-mask indexing, ``unique``, an NMS call). An mmcv NMS call counts as one
-operation and one wait on any device (its CPU kernel is made of tensor operations,
-its CUDA one is not). On a GPU at large batches each
+boolean-mask indexing, ``unique``, ``bincount``, an NMS call). An mmcv NMS call
+counts as one operation and one wait on any device (its CPU kernel is made of tensor
+operations, its CUDA one is not). On a GPU at large batches each
 launch costs a few microseconds of host time and each wait drains the queue, so
 these counts are what per-image Python loops cost there, measured on a CPU.
 ``--train`` counts one training iteration instead (segmentation + classification
@@ -94,7 +94,7 @@ class OpCounter:
     # operations whose result size or value the host must read from the device
     SYNCS = ('aten::nonzero', 'aten::_local_scalar_dense', 'aten::masked_select',
              'aten::_unique2', 'aten::unique_dim', 'aten::unique_consecutive',
-             'aten::repeat_interleave.Tensor', 'aten::nonzero_static')
+             'aten::repeat_interleave.Tensor', 'aten::bincount')
 
     def __init__(self) -> None:
         self.ops = defaultdict(int)
@@ -148,8 +148,9 @@ class OpCounter:
             return call
 
         ext = _sys.modules['mmcv.ops.nms'].ext_module
-        self._patched = [(ext, 'nms', ext.nms), (torch.Tensor, 'tolist', torch.Tensor.tolist)]
-        for owner, name, original in self._patched:
+        self._patched = [(owner, name, getattr(owner, name), name in vars(owner))
+                         for owner, name in ((ext, 'nms'), (torch.Tensor, 'tolist'))]
+        for owner, name, original, _ in self._patched:
             setattr(owner, name, counted(original, kernel=name == 'nms'))
         self._mode = _Mode()
         self._mode.__enter__()
@@ -157,8 +158,11 @@ class OpCounter:
 
     def __exit__(self, *exc) -> None:
         self._mode.__exit__(*exc)
-        for owner, name, original in self._patched:
-            setattr(owner, name, original)
+        for owner, name, original, own in self._patched:
+            if own:
+                setattr(owner, name, original)
+            else:  # inherited (Tensor.tolist): remove the override
+                delattr(owner, name)
 
 
 def count_ops(model, batch: dict, batch_size: int) -> dict:

@@ -23,7 +23,7 @@ class BatchRPNHead(RPNHead):
     costs host time, whatever the batch size. :meth:`predict_by_feat` does
     all of it but the NMS once for the batch (scores ``(num_imgs,
     num_anchors)`` sorted row by row, one decode, one filter), then one NMS
-    call per image (:func:`~mmdet_covid.models.utils.nms_per_image`): 8
+    call per image (:func:`~mmdet_covid.models.utils.nms_per_image`): 7.7
     operations and one read per image at batch 64. The same proposals in the
     same order: each image's NMS gets the stock call's input. The same
     parameters, forward and losses as :class:`RPNHead`.
@@ -41,10 +41,15 @@ class BatchRPNHead(RPNHead):
 
         Returns:
             list[:obj:`InstanceData`]: per image ``bboxes`` ``(n, 4)``,
-            ``scores`` ``(n, )`` (descending) and ``labels`` (zeros).
+            ``scores`` ``(n, )`` (descending) and ``labels`` (int64 zeros;
+            mmdet gives float32 ones to an image without proposals).
         """
         assert with_nms, '`with_nms` must be True in RPNHead'
         cfg = self.test_cfg if cfg is None else cfg
+        if not cfg.max_per_img >= 1:  # mmdet would slice [:-1] or [:0]
+            raise ValueError(f'{type(self).__name__}: the RPN\'s max_per_img must be >= 1 '
+                             f'(model.test_cfg.rpn / train_cfg.rpn_proposal), got '
+                             f'{cfg.max_per_img!r}')
         nms_pre = cfg.get('nms_pre', -1)
         num_imgs = cls_scores[0].size(0)
         priors = self.prior_generator.grid_priors(

@@ -29,7 +29,10 @@ def nms_per_image(boxes: Tensor, scores: Tensor, idxs: Optional[Tensor],
         scores (Tensor): ``(M, )`` their scores.
         idxs (Tensor, optional): ``(M, )`` the groups NMS keeps apart within
             an image; ``None``: one group (the call then skips
-            ``batched_nms``'s offsets, which would all be 0).
+            ``batched_nms``'s offsets, which would all be 0: the same result,
+            except where a box is NaN, which mmdet's offsets of
+            ``0 * (max + 1)`` spread to every box of the image, so that its
+            NMS suppresses nothing; here only the NaN box is out of reach).
         counts (Sequence[int]): Candidates per image, summing to ``M``.
         nms_cfg (dict): ``batched_nms``'s ``nms_cfg``.
         max_per_img (int): Keep at most this many per image (the best);

@@ -1,4 +1,6 @@
 """Paste RoI masks into the image, vectorised over all masks at once."""
+from typing import List, Optional, Sequence, Union
+
 import torch
 from torch import Tensor
 
@@ -28,13 +30,20 @@ def _tent_weights(starts: Tensor, length: int, lo: Tensor, hi: Tensor,
 
 
 def paste_masks(masks: Tensor, boxes: Tensor, img_h: int, img_w: int,
-                threshold: float = 0.5) -> Tensor:
+                threshold: float = 0.5,
+                counts: Optional[Sequence[int]] = None) -> Union[Tensor, List[Tensor]]:
     """Resize every RoI mask into its box and paste it into an empty image.
 
     Each mask is only evaluated inside the integer window around its box
     (one pixel of margin, as mmdet does), all windows of a batch at once with
     two batched matrix products (bilinear resizing is separable), and only
     window pixels are written: no Python loop over masks.
+
+    With ``counts``, the masks are those of several images, one after the
+    other (``counts[k]`` masks of image ``k``, all pasted at ``img_h x
+    img_w``): one computation for all of them, each image's result in a
+    tensor of its own (not a view into a batch-wide one, which would keep,
+    and pickle, the whole batch).
 
     Args:
         masks (Tensor): ``(N, h, w)`` mask probabilities in ``[0, 1]``.
@@ -44,14 +53,23 @@ def paste_masks(masks: Tensor, boxes: Tensor, img_h: int, img_w: int,
         img_w (int): Output width.
         threshold (float): Binarisation threshold; ``>= 0`` gives a bool
             mask, ``< 0`` gives the probabilities as uint8 ``0..255``.
+        counts (Sequence[int], optional): Masks per image, summing to ``N``.
 
     Returns:
-        Tensor: ``(N, img_h, img_w)`` bool (or uint8 if ``threshold < 0``).
+        Tensor | list[Tensor]: ``(N, img_h, img_w)`` bool (or uint8 if
+        ``threshold < 0``); with ``counts``, one ``(counts[k], img_h,
+        img_w)`` tensor per image.
     """
     img_h, img_w = int(img_h), int(img_w)
     num, mask_h, mask_w = masks.shape
     out_dtype = torch.bool if threshold >= 0 else torch.uint8
-    out = torch.zeros(num, img_h, img_w, dtype=out_dtype, device=masks.device)
+    sizes = [num] if counts is None else [int(n) for n in counts]
+    if sum(sizes) != num:
+        raise ValueError(f'paste_masks: counts={list(counts)} sum to {sum(sizes)}, '
+                         f'but there are {num} masks')
+    outs = [torch.zeros(n, img_h, img_w, dtype=out_dtype, device=masks.device)
+            for n in sizes]
+    out = outs[0] if counts is None else outs
     if num == 0:
         return out
     masks, boxes = masks.float(), boxes.float()
@@ -81,6 +99,22 @@ def paste_masks(masks: Tensor, boxes: Tensor, img_h: int, img_w: int,
         if threshold >= 0:
             inside &= values  # False is already in `out`: write True only
         n_idx, i, j = inside.nonzero(as_tuple=True)
-        out[n_idx + first, ys.long()[sl][n_idx] + i, xs.long()[sl][n_idx] + j] = \
-            values[n_idx, i, j]
+        _write(outs, sizes, n_idx + first, ys.long()[sl][n_idx] + i,
+               xs.long()[sl][n_idx] + j, values[n_idx, i, j])
     return out
+
+
+def _write(outs: List[Tensor], sizes: List[int], mask_idx: Tensor, rows: Tensor,
+           cols: Tensor, values: Tensor) -> None:
+    """``out[mask, row, col] = value`` into the output of each mask's image
+    (``mask_idx`` ascending, as ``nonzero`` gives it)."""
+    if len(outs) == 1:
+        outs[0][mask_idx, rows, cols] = values
+        return
+    firsts = torch.tensor(sizes, device=mask_idx.device).cumsum(0) - \
+        torch.tensor(sizes, device=mask_idx.device)
+    bounds = torch.searchsorted(mask_idx, firsts).tolist() + [len(mask_idx)]
+    for out, first, start, end in zip(outs, firsts.tolist(), bounds, bounds[1:]):
+        if end > start:
+            out[mask_idx[start:end] - first, rows[start:end], cols[start:end]] = \
+                values[start:end]

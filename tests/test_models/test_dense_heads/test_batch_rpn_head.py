@@ -89,3 +89,13 @@ def test_the_stock_per_image_path_is_not_taken(monkeypatch):
     results = head.predict_by_feat(*outs, batch_img_metas=_metas([(256, 256)] * 2,
                                                                    [(1.0, 1.0)] * 2))
     assert len(results) == 2 and isinstance(head, BatchRPNHead)
+
+
+@pytest.mark.parametrize('max_per_img', [0, -1])
+def test_max_per_img_below_one_is_refused(max_per_img):
+    """mmdet's RPN slices ``[:max_per_img]``: 0 keeps nothing, -1 drops the last one."""
+    head, _ = _heads(dict(RPN_TEST, max_per_img=max_per_img))
+    with pytest.raises(ValueError, match=rf"BatchRPNHead: the RPN's max_per_img must be >= 1 "
+                       rf".*got {max_per_img}"):
+        head.predict_by_feat(*head(_features(1)), batch_img_metas=_metas([(256, 256)],
+                                                                         [(1.0, 1.0)]))

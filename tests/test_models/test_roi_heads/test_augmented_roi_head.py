@@ -5,7 +5,7 @@ import torch
 from mmdet.models.detectors import TwoStageDetector
 from mmdet.models.roi_heads import StandardRoIHead
 from mmdet.registry import MODELS
-from mmdet.structures.bbox import bbox2roi
+from mmdet.structures.bbox import bbox2roi, bbox_overlaps
 from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 
@@ -157,14 +157,19 @@ def test_box_predictions_are_mmdets_per_image_ones(monkeypatch, bbox_head, resca
     metas = [dict(img_shape=(256, 256), scale_factor=(1.0, 1.0)),
              dict(img_shape=(200, 256), scale_factor=(0.5, 0.8)),
              dict(img_shape=(256, 180), scale_factor=(2.0, 1.5))]
-    cfg = ConfigDict(score_thr=0.3, nms=dict(type='nms', iou_threshold=0.5), max_per_img=20)
-    expected = StandardRoIHead.predict_bbox(head, x, metas, proposals, cfg, rescale)
-    monkeypatch.setattr(type(head.bbox_head), 'predict_by_feat', None)  # not called
-    got = head.predict_bbox(x, metas, proposals, cfg, rescale)
-    assert [len(r) for r in got] == [len(r) for r in expected]
-    assert len(got[0]) == 20 and len(got[1]) == 0 and 0 < len(got[2])
-    for a, b in zip(got, expected):
-        for key in ('bboxes', 'scores', 'labels'):
-            assert torch.equal(a.get(key), b.get(key)), key
-    if 'num_classes' in bbox_head:
-        assert set(torch.cat([r.labels for r in got]).tolist()) == {0, 1}
+    for max_per_img in (20, 200):  # binding, and not
+        cfg = ConfigDict(score_thr=0.3, nms=dict(type='nms', iou_threshold=0.5),
+                         max_per_img=max_per_img)
+        expected = StandardRoIHead.predict_bbox(head, x, metas, proposals, cfg, rescale)
+        with monkeypatch.context() as patch:
+            patch.setattr(type(head.bbox_head), 'predict_by_feat', None)  # not called
+            got = head.predict_bbox(x, metas, proposals, cfg, rescale)
+        assert [len(r) for r in got] == [len(r) for r in expected]
+        assert len(got[1]) == 0 and 0 < len(got[2]) <= len(got[0]) <= max_per_img
+        for a, b in zip(got, expected):
+            for key in ('bboxes', 'scores', 'labels'):
+                assert torch.equal(a.get(key), b.get(key)), key
+    assert len(got[0]) > 20
+    if bbox_head.get('reg_class_agnostic'):  # one box, two classes: the NMS kept them apart
+        overlap = bbox_overlaps(got[0].bboxes, got[0].bboxes)
+        assert (overlap[got[0].labels[:, None] != got[0].labels[None]] > 0.5).any()

@@ -25,44 +25,48 @@ def _inputs(counts, size=128, seed=0):
     return tuple(preds), results
 
 
-def _metas(scales, size=128):
+def _metas(scales, sizes=(128, 128, 128, 128)):
     return [dict(ori_shape=(size, size), img_shape=(size, size), scale_factor=scale)
-            for scale in scales]
+            for scale, size in zip(scales, sizes)]
 
 
 def _calls(monkeypatch, head):
-    """The number of masks of each paste call."""
+    """The number of masks of each paste call (the CPU paste, whichever path)."""
     calls = []
-    real = type(head)._predict_by_feat_single
+    real = type(head)._paste
 
-    def spy(self, *args, **kwargs):
-        calls.append(len(kwargs['mask_preds'] if 'mask_preds' in kwargs else args[0]))
-        return real(self, *args, **kwargs)
-    monkeypatch.setattr(type(head), '_predict_by_feat_single', spy)
+    def spy(self, mask_preds, *args, **kwargs):
+        calls.append(len(mask_preds))
+        return real(self, mask_preds, *args, **kwargs)
+    monkeypatch.setattr(type(head), '_paste', spy)
     return calls
 
 
 @pytest.mark.parametrize('rescale', [False, True])
-@pytest.mark.parametrize('scales,pastes', [
-    ([(0.5, 0.5)] * 4, [70]),  # one paste for the three images with detections
-    ([(0.5, 0.5), (0.5, 0.5), (1.0, 1.0), (0.5, 0.5)], [30, 25, 15]),  # image by image
-], ids=['one-paste', 'sizes-differ'])
+@pytest.mark.parametrize('scales,sizes,pastes', [
+    ([(0.5, 0.5)] * 4, [128] * 4, [70]),  # one paste for the three images with detections
+    ([(0.5, 0.5), (0.5, 0.5), (1.0, 1.0), (0.5, 0.5)], [128] * 4, [30, 25, 15]),
+    ([(0.5, 0.5)] * 4, [128, 128, 96, 128], [30, 25, 15]),  # image by image
+], ids=['one-paste', 'scales-differ', 'sizes-differ'])
 @torch.no_grad()
-def test_masks_and_boxes_are_the_per_image_ones(monkeypatch, scales, pastes, rescale):
+def test_masks_and_boxes_are_the_per_image_ones(monkeypatch, scales, sizes, pastes, rescale):
     head = MODELS.build(model_cfg().roi_head.mask_head)
     counts = [30, 0, 25, 15]
     preds, results = _inputs(counts)
     expected = FCNMaskHead.predict_by_feat(head, preds, copy.deepcopy(results),
-                                           _metas(scales), CFG, rescale)
+                                           _metas(scales, sizes), CFG, rescale)
     calls = _calls(monkeypatch, head)
-    got = head.predict_by_feat(preds, copy.deepcopy(results), _metas(scales), CFG, rescale)
+    got = head.predict_by_feat(preds, copy.deepcopy(results), _metas(scales, sizes), CFG,
+                               rescale)
     assert calls == pastes
-    for a, b, n, (w_scale, h_scale) in zip(got, expected, counts, scales):
+    for a, b, n, (w_scale, h_scale), size in zip(got, expected, counts, scales, sizes):
         assert len(a) == len(b) == n
         # (mmdet gives an image without detections masks of its original size)
-        shape = (128, 128) if rescale or n == 0 else \
-            (round(128 * h_scale), round(128 * w_scale))
+        shape = (size, size) if rescale or n == 0 else \
+            (round(size * h_scale), round(size * w_scale))
         assert a.masks.dtype == torch.bool and a.masks.shape == (n, ) + shape
         assert torch.equal(a.masks, b.masks) and torch.equal(a.bboxes, b.bboxes)
+        for value in (a.masks, a.bboxes):  # its own memory, not a view of the batch's
+            assert value.untyped_storage().nbytes() == value.numel() * value.element_size()
     if rescale:  # boxes back in the original image, as the stock head leaves them
         assert torch.equal(got[0].bboxes, results[0].bboxes / 0.5)

@@ -46,3 +46,23 @@ def test_chunked_paste_is_identical(monkeypatch):
     whole = paste_masks(masks, boxes, 80, 80)
     monkeypatch.setattr(module, '_MAX_WINDOW_ELEMENTS', 1)  # one mask per chunk
     assert torch.equal(whole, paste_masks(masks, boxes, 80, 80))
+
+
+@pytest.mark.parametrize('threshold', [0.5, -1])
+def test_several_images_each_get_a_tensor_of_their_own(monkeypatch, threshold):
+    """``counts``: one computation for the masks of several images; each image's
+    result equals its own paste and owns its memory (chunks crossing images too)."""
+    module = importlib.import_module('mmdet_covid.models.utils.paste_masks')
+    g = torch.Generator().manual_seed(3)
+    counts = [5, 0, 7, 3]
+    masks, boxes = torch.rand(15, 28, 28, generator=g), _random_boxes(15, 70, 90, g)
+    for limit in (module._MAX_WINDOW_ELEMENTS, 7200):  # one chunk; chunks of 4 across images
+        monkeypatch.setattr(module, '_MAX_WINDOW_ELEMENTS', limit)
+        outs = paste_masks(masks, boxes, 70, 90, threshold, counts=counts)
+        assert [len(out) for out in outs] == counts
+        for out, m, b in zip(outs, masks.split(counts), boxes.split(counts)):
+            assert torch.equal(out, paste_masks(m, b, 70, 90, threshold))
+            assert out.untyped_storage().nbytes() == out.numel() * out.element_size()
+        assert torch.equal(torch.cat(outs), paste_masks(masks, boxes, 70, 90, threshold))
+    with pytest.raises(ValueError, match=r'counts=\[5, 9\] sum to 14, but there are 15'):
+        paste_masks(masks, boxes, 70, 90, counts=[5, 9])

@@ -1,6 +1,6 @@
 """FCNMaskHead fast on a CPU: its per-pixel layers as two matrix products, a batched
 paste."""
-from typing import List, Tuple
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -81,22 +81,28 @@ class BatchPasteMaskHead(FCNMaskHead):
         with detections where they share ``ori_shape`` and ``scale_factor``
         (otherwise, or for test-time augmentation's ``activate_map``, image by
         image as the stock head). Boxes are rescaled as the stock head does
-        (``rescale=True``: to the original image)."""
+        (``rescale=True``: to the original image). Each image's masks and
+        boxes are tensors of their own, as the stock head's: a view into the
+        batch's would keep, and pickle (``DumpResults``), the whole batch."""
         full = [i for i, res in enumerate(results_list) if len(res) > 0]
         sizes = {(tuple(batch_img_metas[i]['ori_shape'][:2]),
                   tuple(batch_img_metas[i]['scale_factor'])) for i in full}
         if activate_map or len(full) < 2 or len(sizes) > 1:
             return super().predict_by_feat(mask_preds, results_list, batch_img_metas,
                                            rcnn_test_cfg, rescale, activate_map)
-        bboxes = torch.cat([results_list[i].bboxes for i in full])
-        masks = self._predict_by_feat_single(
-            torch.cat([mask_preds[i] for i in full]), bboxes,
-            torch.cat([results_list[i].labels for i in full]), batch_img_metas[full[0]],
-            rcnn_test_cfg, rescale)  # rescales `bboxes` in place
         counts = [len(results_list[i]) for i in full]
-        for i, img_masks, img_bboxes in zip(full, masks.split(counts), bboxes.split(counts)):
+        bboxes = torch.cat([results_list[i].bboxes for i in full])
+        args = (torch.cat([mask_preds[i] for i in full]), bboxes,
+                torch.cat([results_list[i].labels for i in full]), batch_img_metas[full[0]],
+                rcnn_test_cfg, rescale)  # both rescale `bboxes` in place
+        if bboxes.is_cuda:  # mmdet's paste; each image's masks then get their own memory
+            masks = [m.clone() for m in
+                     super()._predict_by_feat_single(*args).split(counts)]
+        else:
+            masks = self._paste(*args, counts=counts)
+        for i, img_masks, img_bboxes in zip(full, masks, bboxes.split(counts)):
             results_list[i].masks = img_masks
-            results_list[i].bboxes = img_bboxes
+            results_list[i].bboxes = img_bboxes.clone()  # not a view of the batch's
         for i, results in enumerate(results_list):
             if len(results) == 0:
                 results_list[i] = empty_instances(
@@ -124,6 +130,15 @@ class BatchPasteMaskHead(FCNMaskHead):
         if mask_preds.is_cuda:
             return super()._predict_by_feat_single(
                 mask_preds, bboxes, labels, img_meta, rcnn_test_cfg, rescale, activate_map)
+        return self._paste(mask_preds, bboxes, labels, img_meta, rcnn_test_cfg, rescale,
+                           activate_map)
+
+    def _paste(self, mask_preds: Tensor, bboxes: Tensor, labels: Tensor, img_meta: dict,
+               rcnn_test_cfg: ConfigDict, rescale: bool = False, activate_map: bool = False,
+               counts: Optional[List[int]] = None) -> Union[Tensor, List[Tensor]]:
+        """:meth:`_predict_by_feat_single` on a CPU (:func:`paste_masks`); with
+        ``counts``, the masks of several images that share ``img_meta``'s size
+        and scale, one tensor per image."""
         scale_factor = bboxes.new_tensor(img_meta['scale_factor']).repeat((1, 2))
         img_h, img_w = img_meta['ori_shape'][:2]
         mask_preds = mask_preds.sigmoid() if not activate_map \
@@ -138,4 +153,4 @@ class BatchPasteMaskHead(FCNMaskHead):
         else:
             mask_preds = mask_preds[torch.arange(len(mask_preds)), labels]
         return paste_masks(mask_preds, bboxes, img_h, img_w,
-                           rcnn_test_cfg.mask_thr_binary)
+                           rcnn_test_cfg.mask_thr_binary, counts)
