@@ -6,3 +6,4 @@ from .dense_heads import *  # noqa: F401,F403
 from .detectors import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .roi_heads import *  # noqa: F401,F403
+from .task_modules import *  # noqa: F401,F403

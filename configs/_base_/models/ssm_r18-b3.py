@@ -68,8 +68,11 @@ model = dict(
         # The reference (torchvision) makes the best anchors of every lesion
         # positive whatever their IoU; mmdet asks for >= 0.3 by default, which
         # the largest 32 px anchor misses for lesions over ~58 px.
-        rpn=dict(assigner=dict(min_pos_iou=0.0)),
-        rpn_proposal=dict(nms=dict(iou_threshold=0.75))),
+        # SyncFreeMaxIoUAssigner: mmdet's MaxIoUAssigner, the same assignment
+        # without its per-lesion reads of GPU values.
+        rpn=dict(assigner=dict(type='SyncFreeMaxIoUAssigner', min_pos_iou=0.0)),
+        rpn_proposal=dict(nms=dict(iou_threshold=0.75)),
+        rcnn=dict(assigner=dict(type='SyncFreeMaxIoUAssigner'))),
     test_cfg=dict(
         rpn=dict(nms_pre=2000, nms=dict(iou_threshold=0.75)),
         rcnn=dict(score_thr=0.75, max_per_img=128)))

@@ -1,0 +1,3 @@
+from .sync_free_max_iou_assigner import SyncFreeMaxIoUAssigner
+
+__all__ = ['SyncFreeMaxIoUAssigner']
