@@ -225,11 +225,23 @@ def forward_gflops(model, sample: dict) -> float:
     return counter.get_total_flops() / 1e9
 
 
+def train_optim_wrapper(model, amp: bool = False):
+    """The optimizer wrapper a timed training iteration runs with: Adam; with
+    ``amp``, float16 autocast in ``train_step`` and dynamic loss scaling, as
+    ``tools/train.py --amp``."""
+    from mmengine.optim import build_optim_wrapper
+
+    optim = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-6))
+    if amp:
+        optim = dict(optim, type='AmpOptimWrapper', dtype='float16', loss_scale='dynamic')
+    return build_optim_wrapper(model, dict(
+        optim, constructor='TrainableParamsOptimWrapperConstructor'))
+
+
 def run_case(name: str, device: str, repeats: int, batch_sizes=(1, ), amp: bool = False,
              train_batch_size: int = 1, reuse_memory: bool = True) -> dict:
     import torch
     from mmengine.config import Config
-    from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
 
     import mmdet_covid  # noqa: F401
@@ -265,11 +277,7 @@ def run_case(name: str, device: str, repeats: int, batch_sizes=(1, ), amp: bool 
             out[f'infer_batch{n}'] = _timed(
                 lambda: model.test_step(batch), max(3, repeats // 2), sync) / n
     model.train()
-    optim = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-6))
-    if amp:  # float16 autocast in train_step, dynamic loss scaling: train.py --amp
-        optim = dict(optim, type='AmpOptimWrapper', dtype='float16', loss_scale='dynamic')
-    wrapper = build_optim_wrapper(model, dict(
-        optim, constructor='TrainableParamsOptimWrapperConstructor'))
+    wrapper = train_optim_wrapper(model, amp)
 
     def iteration(seg_batch: dict, cls_batch: dict) -> None:
         model.train_step(seg_batch, wrapper)

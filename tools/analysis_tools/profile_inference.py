@@ -16,9 +16,9 @@ left out; mmcv's NMS calls included) and those of them that wait for the device 
 GPU (a value read on the host: ``nonzero``, ``item``/``bool()``, ``tolist``,
 boolean-mask indexing, ``unique``, ``bincount``, an NMS call). An mmcv NMS call
 counts as one operation and one wait on any device (its CPU kernel is made of tensor
-operations, its CUDA one is not). On a GPU at large batches each
-launch costs a few microseconds of host time and each wait drains the queue, so
-these counts are what per-image Python loops cost there, measured on a CPU.
+operations, its CUDA one is not). On a GPU at large batches each launch costs a few
+microseconds of host time and each wait drains the queue, so these counts are what
+per-image Python loops cost there, measured on a CPU.
 ``--train`` counts one training iteration instead (segmentation + classification
 step, each split into forward and losses, backward, optimizer step).
 """
@@ -186,15 +186,14 @@ TRAIN_STAGES = [f'{step} step: {part}' for step in ('segmentation', 'classificat
 
 def count_train_ops(model, seg: dict, cls: dict, batch_size: int) -> dict:
     """``{stage: (operations, host waits)}`` per slice of one training iteration
-    (segmentation step + classification step, as ``tools/benchmark.py`` times
-    it; Adam), after one uncounted iteration. Adam runs its CPU loop over the
-    parameters on a CPU; on CUDA its multi-tensor path launches fewer kernels."""
-    from mmengine.optim import build_optim_wrapper
+    (segmentation step + classification step, with the optimizer
+    ``tools/benchmark.py`` times it with: Adam), after one uncounted iteration.
+    Adam runs its CPU loop over the parameters on a CPU; on CUDA its
+    multi-tensor path launches fewer kernels."""
+    from benchmark import train_optim_wrapper
 
     model.train()
-    wrapper = build_optim_wrapper(model, dict(
-        type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-6),
-        constructor='TrainableParamsOptimWrapperConstructor'))
+    wrapper = train_optim_wrapper(model)
     counter = OpCounter()
     for part, method in (('backward', 'backward'), ('optimizer step', 'step')):
         original = getattr(wrapper, method)

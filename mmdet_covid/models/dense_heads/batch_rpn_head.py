@@ -78,17 +78,16 @@ class BatchRPNHead(RPNHead):
                 level_ids.append(score.new_full(score.shape, level, dtype=torch.long))
         scores = torch.cat(level_scores, 1)
         priors, deltas = torch.cat(level_priors, 1), torch.cat(level_deltas, 1)
+        counts = [priors.size(1)] * num_imgs  # candidates per image
         bboxes = decode_per_image(
-            self.bbox_coder, priors.flatten(0, 1), deltas.flatten(0, 1),
-            [priors.size(1)] * num_imgs, [meta['img_shape'] for meta in batch_img_metas]
-        ).view(num_imgs, priors.size(1), -1)
+            self.bbox_coder, priors.flatten(0, 1), deltas.flatten(0, 1), counts,
+            [meta['img_shape'] for meta in batch_img_metas]).view(num_imgs, counts[0], -1)
         if rescale:
             factors = bboxes.new_tensor(
                 [[1 / s for s in meta['scale_factor']] * 2 for meta in batch_img_metas])
             bboxes = bboxes * factors[:, None, :]
         ids = torch.cat(level_ids, 1).flatten() if level_ids else None
         bboxes, scores = bboxes.flatten(0, 1), scores.flatten()
-        counts = [priors.size(1)] * num_imgs
         if cfg.get('min_bbox_size', -1) >= 0:
             valid = ((bboxes[:, 2] - bboxes[:, 0] > cfg.min_bbox_size) &
                      (bboxes[:, 3] - bboxes[:, 1] > cfg.min_bbox_size))

@@ -13,12 +13,11 @@ class BF16RPNHead(BatchRPNHead):
     """:class:`BatchRPNHead` (mmdet's ``RPNHead``, its proposals post-processed
     for the whole batch at once) whose three convolutions (3x3 conv,
     objectness and box-delta 1x1 convs) compute in bfloat16 where
-    ``cpu_bf16`` says, as the
-    backbone and the RoI heads of a :class:`DualTaskDetector` do (which sets
-    this head's mode to its own). Their outputs come back float32: anchor
-    decoding, mmcv's NMS (float32 scores only on a CPU) and the losses run as
-    in the stock head. The same parameters and ``state_dict`` as
-    mmdet's ``RPNHead``.
+    ``cpu_bf16`` says, as the backbone and the RoI heads of a
+    :class:`DualTaskDetector` do (which sets this head's mode to its own).
+    Their outputs come back float32: anchor decoding, mmcv's NMS (float32
+    scores only on a CPU) and the losses run as in the stock head. The same
+    parameters and ``state_dict`` as mmdet's ``RPNHead``.
 
     Args:
         cpu_bf16 (str): ``'off'``, ``'inference'`` or ``'always'`` (see

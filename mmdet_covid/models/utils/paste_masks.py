@@ -70,6 +70,7 @@ def paste_masks(masks: Tensor, boxes: Tensor, img_h: int, img_w: int,
     outs = [torch.zeros(n, img_h, img_w, dtype=out_dtype, device=masks.device)
             for n in sizes]
     out = outs[0] if counts is None else outs
+    firsts = [sum(sizes[:k]) for k in range(len(sizes))]  # each image's first mask
     if num == 0:
         return out
     masks, boxes = masks.float(), boxes.float()
@@ -99,22 +100,22 @@ def paste_masks(masks: Tensor, boxes: Tensor, img_h: int, img_w: int,
         if threshold >= 0:
             inside &= values  # False is already in `out`: write True only
         n_idx, i, j = inside.nonzero(as_tuple=True)
-        _write(outs, sizes, n_idx + first, ys.long()[sl][n_idx] + i,
+        _write(outs, firsts, n_idx + first, ys.long()[sl][n_idx] + i,
                xs.long()[sl][n_idx] + j, values[n_idx, i, j])
     return out
 
 
-def _write(outs: List[Tensor], sizes: List[int], mask_idx: Tensor, rows: Tensor,
+def _write(outs: List[Tensor], firsts: List[int], mask_idx: Tensor, rows: Tensor,
            cols: Tensor, values: Tensor) -> None:
     """``out[mask, row, col] = value`` into the output of each mask's image
-    (``mask_idx`` ascending, as ``nonzero`` gives it)."""
+    (image ``k``'s masks start at ``firsts[k]``; ``mask_idx`` ascending, as
+    ``nonzero`` gives it)."""
     if len(outs) == 1:
         outs[0][mask_idx, rows, cols] = values
         return
-    firsts = torch.tensor(sizes, device=mask_idx.device).cumsum(0) - \
-        torch.tensor(sizes, device=mask_idx.device)
-    bounds = torch.searchsorted(mask_idx, firsts).tolist() + [len(mask_idx)]
-    for out, first, start, end in zip(outs, firsts.tolist(), bounds, bounds[1:]):
+    bounds = torch.searchsorted(mask_idx, mask_idx.new_tensor(firsts)).tolist() + \
+        [len(mask_idx)]
+    for out, first, start, end in zip(outs, firsts, bounds, bounds[1:]):
         if end > start:
             out[mask_idx[start:end] - first, rows[start:end], cols[start:end]] = \
                 values[start:end]
