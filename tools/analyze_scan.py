@@ -1,12 +1,20 @@
 """Analyse one whole CT scan: the scan-level class and the lesion burden, with a report.
 
-INPUT is a DICOM series folder (read with pydicom; slices ordered by position, HU from
-RescaleSlope/Intercept), a NIfTI volume, or a folder of slice images (no physical units).
-Writes to ``--out-dir``: ``report.json``, ``slices.csv``, ``lesions.nii.gz`` (lesion labels
-on the input's geometry: 1 ground glass, 2 consolidation), ``lesions_seg.dcm`` (DICOM-SEG
-referencing the series, DICOM input only) and ``report.html``.
+INPUT is a DICOM series folder (pydicom, compressed transfer syntaxes included; slices
+ordered by position, HU from RescaleSlope/Intercept), a NIfTI volume, or a folder of slice
+images (no physical units). Writes to ``--out-dir``: ``report.json``, ``slices.csv``,
+``lesions.nii.gz`` (lesion labels on the input's geometry: 1 ground glass, 2
+consolidation), ``lesions_seg.dcm`` (DICOM-SEG referencing the series, DICOM input only)
+and ``report.html``. The folder is written whole or not at all; an existing report is
+replaced only with ``--overwrite``; a folder inside the input is refused.
 
-Research use only; not a medical device.
+Everything is checked before the model is loaded: the arguments, the output folder, the
+input. Exit status: 0 done; 1 no slice could be analysed (no lung found); 2 a bad
+argument, input or output folder (nothing written); 3 some outputs could not be written
+(the others were; ``report.json`` lists what failed).
+
+Research use only; not a medical device. Every output says what the model was trained
+on, and that its results are not validated on real CT where it never saw one.
 
 Example::
 
@@ -31,6 +39,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('input', help='DICOM series folder, NIfTI volume, or folder of slice '
                                       'images')
     parser.add_argument('--out-dir', required=True)
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace an earlier report in --out-dir')
     parser.add_argument('--series', default=None, metavar='UID',
                         help='SeriesInstanceUID to read (default: the axial CT series with '
                              'most slices)')
@@ -43,29 +53,49 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--consolidation-hu', type=float, default=-300.0,
                         help='lesion voxels from this HU are consolidation, below it GGO')
     parser.add_argument('--lung-threshold-hu', type=float, default=-500.0)
+    parser.add_argument('--lesion-margin-mm', type=float, default=3.0,
+                        help='a detection counts when it comes this close to the lung')
     parser.add_argument('--force', action='store_true',
-                        help='read a DICOM series whose Modality is not CT')
+                        help='read a DICOM series whose Modality is not CT, or values that '
+                             'do not look like HU (with a warning)')
     parser.add_argument('--no-progress', action='store_true')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
                         help='override config keys (mmengine syntax)')
     return parser.parse_args(argv)
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse values no analysis can use (a ValueError naming the option)."""
+    if args.batch_size < 1:
+        raise ValueError(f'--batch-size {args.batch_size}: expected at least 1')
+    if not 0.0 <= args.lesion_score_thr <= 1.0:
+        raise ValueError(f'--lesion-score-thr {args.lesion_score_thr}: expected a score '
+                         'from 0 to 1')
+    if args.min_lesion_slices < 1:
+        raise ValueError(f'--min-lesion-slices {args.min_lesion_slices}: expected at least 1')
+    if not args.lesion_margin_mm >= 0:
+        raise ValueError(f'--lesion-margin-mm {args.lesion_margin_mm}: expected 0 or more')
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.batch_size < 1:
-        raise SystemExit(f'--batch-size {args.batch_size}: expected at least 1')
     import mmdet_covid  # noqa: F401
     from mmdet_covid.apis import analyze_scan, init_ssm, read_scan
     from mmdet_covid.datasets.ct_io import CTInputWarning, CTReadError
+    from mmdet_covid.engine.fileio import OutputFolderError, check_output_folder
     from mmdet_covid.scan.report import write_report
     from mmdet_covid.utils import reuse_freed_memory
 
     start = time.perf_counter()
     warnings.simplefilter('ignore', CTInputWarning)  # collected in the report, printed below
-    try:  # the input first: a bad one fails before the model is loaded
+    try:  # everything that can be refused is, before the model is loaded
+        check_args(args)
+        check_output_folder(args.out_dir, [args.input], args.overwrite)
         volume = read_scan(args.input, args.series, args.force)
-    except CTReadError as exc:
+        for kind, path in (('config', args.config), ('checkpoint', args.checkpoint)):
+            if not osp.isfile(path):
+                raise FileNotFoundError(f'{kind} {path}: no such file')
+    except (ValueError, CTReadError, OutputFolderError, FileNotFoundError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
     reuse_freed_memory()  # large tensors not page-faulted in anew per slice
@@ -74,14 +104,16 @@ def main(argv=None) -> int:
     analysis = analyze_scan(
         model, volume, batch_size=args.batch_size,
         lesion_score_thr=args.lesion_score_thr, min_lesion_slices=args.min_lesion_slices,
-        consolidation_hu=args.consolidation_hu,
-        lung_threshold_hu=args.lung_threshold_hu, checkpoint=args.checkpoint,
+        consolidation_hu=args.consolidation_hu, lung_threshold_hu=args.lung_threshold_hu,
+        lesion_margin_mm=args.lesion_margin_mm, checkpoint=args.checkpoint,
         progress=not args.no_progress)
     analysis.timings['total_with_model_load'] = time.perf_counter() - start
-    paths = write_report(analysis, args.out_dir)
+    paths, errors = write_report(analysis, args.out_dir, overwrite=args.overwrite)
     scan, burden, counts = analysis.scan, analysis.burden['total'], analysis.counts
     print(f'{args.input}: {counts["slices"]} slices, {counts["analysed"]} analysed, '
           f'{counts["skipped_no_lung"]} without lung')
+    for notice in analysis.notices:
+        print(f'NOT VALIDATED: {notice}')
     if scan:
         probs = ', '.join(f'{c} {p:.1%}' for c, p in scan['probabilities'].items())
         print(f'scan class: {scan["class"]} ({probs}; {scan["lesion_slices"]} lesion slices)')
@@ -90,14 +122,22 @@ def main(argv=None) -> int:
     pct = burden['lesion_percent']
     print(f'lesions: {burden[f"lesion_{key}"]:.1f} {unit} of {burden[f"lung_{key}"]:.1f} {unit} '
           f'lung ({"-" if pct is None else f"{pct:.1f}%"}); ground glass '
-          f'{burden[f"ggo_{key}"]:.1f}, consolidation {burden[f"consolidation_{key}"]:.1f}')
+          f'{burden[f"ggo_{key}"]:.1f}, consolidation {burden[f"consolidation_{key}"]:.1f}; '
+          f'{counts["detections_outside_lung"]} detection(s) outside the lung not counted')
     for note in analysis.warnings:
         print(f'warning: {note}')
     print(f'time: {analysis.timings["total_with_model_load"]:.1f} s '
           f'(model {analysis.timings["model"]:.1f} s)')
-    print(f'report: {osp.abspath(paths["html"])}')
+    for error in errors.values():
+        print(f'error: not written: {error}', file=sys.stderr)
+    if 'html' in paths:
+        print(f'report: {osp.abspath(paths["html"])}')
+    print(f'outputs: {", ".join(osp.basename(p) for p in paths.values())} in '
+          f'{osp.abspath(args.out_dir)}')
     print('Research use only; not a medical device.')
-    return 0
+    if errors:
+        return 3
+    return 0 if counts['analysed'] else 1
 
 
 if __name__ == '__main__':

@@ -49,8 +49,12 @@ def prepare_data(data_root: str, seg: int, cls: int, seed: int) -> None:
     from make_phantom_data import GENERATOR_VERSION, HARD_FRAC
     wanted = dict(seg=seg, cls=cls, size=512, seed=seed, slices_per_patient=2,
                   hard_frac=HARD_FRAC)
+    from mmdet_covid.datasets.data_source import read_data_source
+
     meta = osp.join(data_root, 'phantom.json')
-    if osp.exists(meta) and osp.exists(osp.join(data_root, 'annotations', 'covidx_test.json')):
+    test_ann = osp.join(data_root, 'annotations', 'covidx_test.json')
+    # (annotations without their data source predate its record: converted anew)
+    if osp.exists(meta) and osp.exists(test_ann) and read_data_source(test_ann):
         with open(meta) as f:
             written = json.load(f)
         args = written.get('args', {})
@@ -132,7 +136,7 @@ def draw_overlays(model, cfg, data_root: str, out_dir: str, per_class: int = 2) 
     return written
 
 
-def analyse_phantom_scan(model, data_root: str, seed: int, out_dir: str,
+def analyse_phantom_scan(model, checkpoint: str, data_root: str, seed: int, out_dir: str,
                          slices: int = 40) -> dict:
     """Write one whole-scan phantom (a COVID-19 patient, DICOM series) unless it is there,
     analyse it with the trained model (tools/analyze_scan.py's API), write the report."""
@@ -140,6 +144,9 @@ def analyse_phantom_scan(model, data_root: str, seed: int, out_dir: str,
 
     from mmdet_covid.apis import analyze_scan
     from mmdet_covid.scan.report import write_report
+    from mmdet_covid.utils.provenance import read_training_data
+
+    model.training_data = read_training_data(checkpoint)  # as init_ssm sets it
 
     folder = osp.join(data_root, 'scans', 'scan_000_COVID19')
     truth_file = osp.join(folder, 'truth.json')
@@ -153,8 +160,9 @@ def analyse_phantom_scan(model, data_root: str, seed: int, out_dir: str,
         truth = make_phantom_scan.write_scan(osp.dirname(folder), osp.basename(folder),
                                              'COVID-19', slices, 512, seed)
     start = time.time()
-    analysis = analyze_scan(model, osp.join(folder, 'dicom'), batch_size=4)
-    paths = write_report(analysis, out_dir)
+    analysis = analyze_scan(model, osp.join(folder, 'dicom'), batch_size=4,
+                            checkpoint=checkpoint)
+    paths, _ = write_report(analysis, out_dir, overwrite=True)
     total = analysis.burden['total']
     return {'input': osp.join(folder, 'dicom'), 'truth_class': truth['cls'],
             'truth_lesion_ml': truth['ml']['lesion'],
@@ -288,7 +296,7 @@ def main() -> None:
 
     scan = None
     if args.scan_slices > 0:
-        scan = analyse_phantom_scan(tester.model, data_root, args.seed,
+        scan = analyse_phantom_scan(tester.model, cfg.load_from, data_root, args.seed,
                                     osp.join(work_dir, 'scan_report'), args.scan_slices)
     total_s = time.time() - start
     from mmdet_covid.engine.fileio import atomic_write_json

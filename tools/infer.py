@@ -23,7 +23,12 @@ infinite voxels (shown as air). A DICOM whose Modality is not CT is refused
 (unreadable) unless ``--force``.
 
 Exit status: 0 when at least one slice was read (and, with ``--strict``,
-none failed), 1 otherwise.
+none failed), 1 otherwise, 2 for a bad argument (checked before the model is
+loaded: batch size, files, where --out and --out-dir can be written).
+
+The model's training data is printed first: where a task was trained on the
+phantom (or nothing is recorded), its outputs are NOT VALIDATED on real CT, and
+every --out row says so (``validated_on_real_ct``).
 """
 import argparse
 import csv
@@ -40,6 +45,7 @@ from mmdet_covid.apis import inference_ct_slices, init_ssm
 from mmdet_covid.utils import reuse_freed_memory
 from mmdet_covid.datasets import LoadCTSlice
 from mmdet_covid.datasets.ct_io import CTInputWarning
+from mmdet_covid.utils.provenance import training_notices
 
 
 def slice_label(item) -> str:
@@ -82,7 +88,7 @@ class RowWriter:
         self.csv = None
         if ext == '.csv':
             fields = ['slice', 'img_path', 'slice_index', 'class', *[f'p_{c}' for c in classes],
-                      'lesions', 'lesion_area_px', 'warnings', 'error']
+                      'lesions', 'lesion_area_px', 'validated_on_real_ct', 'warnings', 'error']
             self.csv = csv.DictWriter(self.file, fieldnames=fields)
             self.csv.writeheader()
         self.classes = classes
@@ -99,6 +105,31 @@ class RowWriter:
 
     def close(self) -> None:
         self.file.close()
+
+
+def _creatable(folder: str) -> bool:
+    """Whether ``folder`` is, or can be made, a writable folder."""
+    folder = osp.abspath(folder)
+    while not osp.exists(folder):
+        folder = osp.dirname(folder)
+    return osp.isdir(folder) and os.access(folder, os.W_OK | os.X_OK)
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse what no run can use, before the model is loaded (ValueError naming the
+    option)."""
+    if args.batch_size < 1:
+        raise ValueError(f'--batch-size {args.batch_size}: expected at least 1')
+    for option in ('config', 'checkpoint'):
+        if not osp.isfile(getattr(args, option)):
+            raise ValueError(f'{option} {getattr(args, option)}: no such file')
+    if args.out:
+        if osp.splitext(args.out)[1].lower() not in ('.jsonl', '.json', '.csv'):
+            raise ValueError(f'--out {args.out}: expected a .jsonl or .csv file')
+        if osp.isdir(args.out) or not _creatable(osp.dirname(osp.abspath(args.out))):
+            raise ValueError(f'--out {args.out}: cannot write a file there')
+    if args.out_dir and (osp.isfile(args.out_dir) or not _creatable(args.out_dir)):
+        raise ValueError(f'--out-dir {args.out_dir}: not a folder that can be written')
 
 
 def main(argv: Optional[list] = None) -> int:
@@ -128,8 +159,16 @@ def main(argv: Optional[list] = None) -> int:
     # printed under each slice's row instead (and written to --out)
     warnings.simplefilter('ignore', CTInputWarning)
 
+    try:  # every argument checked before the model is loaded
+        check_args(args)
+    except ValueError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
     reuse_freed_memory()  # large tensors not page-faulted in anew per slice
     model = init_ssm(args.config, args.checkpoint, device=args.device)
+    notices = training_notices(model.training_data)
+    for notice in notices:
+        print(f'NOT VALIDATED: {notice}')
     classes = model.classifier.classes
     writer = RowWriter(args.out, classes) if args.out else None
     visualizer = None
@@ -175,6 +214,7 @@ def main(argv: Optional[list] = None) -> int:
                                   slice_index=item['slice_index'], **{'class': label},
                                   probabilities=dict(zip(classes, probs)),
                                   lesions=int(keep.sum()), lesion_area_px=area,
+                                  validated_on_real_ct=not notices,
                                   warnings=sample.input_warnings))
             if visualizer is not None:
                 source = dict(img_path=sample.img_path)

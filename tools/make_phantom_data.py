@@ -60,6 +60,11 @@ HU_BONE = 700.0
 HU_TABLE = 200.0
 LUNG_WINDOW = (-600.0, 1500.0)  # (level, width) of the stored images
 
+# The anatomy is drawn relative to the slice size; a slice is this wide in mm whatever
+# its pixels (a 36 cm field of view, adult lung volumes of about 4 L): the whole-scan
+# phantoms' PixelSpacing and the recorded data source say so.
+FIELD_OF_VIEW_MM = 360.0
+
 # Mask values of the CNCB-nCoV lesion set.
 MASK_BACKGROUND, MASK_LUNG, MASK_GGO, MASK_CONSOLIDATION = 0, 1, 2, 3
 

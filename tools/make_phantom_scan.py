@@ -128,7 +128,7 @@ def write_scan(out: str, name: str, cls: str, n_slices: int = 40, size: int = 51
     """Render and write one scan (module docstring); return its truth."""
     import nibabel as nib
 
-    pixel_mm = pixel_mm if pixel_mm is not None else 360.0 / size  # a 36 cm field of view
+    pixel_mm = pixel_mm if pixel_mm is not None else mpd.FIELD_OF_VIEW_MM / size
     hu, mask, sides = render_scan(size, n_slices, cls, seed, scan_id)
     folder = osp.join(out, name)
     names = _dicom_series(hu, osp.join(folder, 'dicom'), name, seed, scan_id, pixel_mm,

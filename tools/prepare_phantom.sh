@@ -24,14 +24,20 @@ MIN_AREA=${MIN_AREA:-100}
 CONV="$ROOT/tools/dataset_converters"
 
 "$PYTHON" "$ROOT/tools/make_phantom_data.py" --out "$OUT" --overwrite "$@"
+# What the data is, recorded in the annotation files and in every checkpoint trained on
+# them: synthetic, and the phantom's field of view.
+read -r VERSION FOV < <(cd "$ROOT/tools" && "$PYTHON" -c \
+  'import make_phantom_data as m; print(m.GENERATOR_VERSION, m.FIELD_OF_VIEW_MM)')
+SOURCE=(--source-name "mmdet-covid synthetic phantom (generator version $VERSION)" --synthetic
+        --fov-mm "$FOV")
 
 # Lesion set: training drops slices without lesions, the test split keeps them.
 "$PYTHON" "$CONV/cncb_to_coco.py" --img-dir "$OUT/seg/image" --mask-dir "$OUT/seg/mask" \
   --split-file "$OUT/seg/train.txt" --min-area "$MIN_AREA" \
-  --out "$OUT/annotations/lesion_train.json"
+  --out "$OUT/annotations/lesion_train.json" "${SOURCE[@]}"
 "$PYTHON" "$CONV/cncb_to_coco.py" --img-dir "$OUT/seg/image" --mask-dir "$OUT/seg/mask" \
   --split-file "$OUT/seg/test.txt" --min-area "$MIN_AREA" --keep-empty \
-  --out "$OUT/annotations/lesion_test.json"
+  --out "$OUT/annotations/lesion_test.json" "${SOURCE[@]}"
 
 # Classification splits, img_path relative to $OUT/cls; the first one checks that no
 # patient appears in two splits.
@@ -43,5 +49,5 @@ for split in train val test; do
   fi
   "$PYTHON" "$CONV/covidx_ct.py" --label-file "$OUT/cls/${split}_COVIDx_CT.txt" \
     --img-dir "$OUT/cls/$split" --relative-to "$OUT/cls" \
-    --out "$OUT/annotations/covidx_${split}.json" "${others[@]}"
+    --out "$OUT/annotations/covidx_${split}.json" "${others[@]}" "${SOURCE[@]}"
 done

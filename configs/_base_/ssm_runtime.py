@@ -17,7 +17,10 @@ default_hooks = dict(
         # written to a temporary file and renamed: never a truncated checkpoint
         backend_args=dict(backend='atomic_local')),
     # `--show-dir`: drawings at <show_dir>/{lesion,cls}/<slice path>, no clashes
-    visualization=dict(type='SSMVisualizationHook'))
+    visualization=dict(type='SSMVisualizationHook'),
+    # meta['training_data'] in every checkpoint: what each task was trained on (real
+    # or synthetic, mm per model pixel), said by every output of the model
+    training_data=dict(type='TrainingDataHook'))
 
 custom_hooks = [
     # Copy the segmentation RoI branch into the frozen classification branch

@@ -12,6 +12,7 @@ from torch import nn
 
 from ..datasets.ct_io import CTInputWarning, CTReadError, is_nifti, nifti_slice_infos
 from ..utils import check_checkpoint_matches
+from ..utils.provenance import read_training_data
 
 # What reading one input can raise: a named read error, a missing or
 # unreadable file, an undecodable or malformed image.
@@ -28,11 +29,16 @@ def init_ssm(config, checkpoint: str, device: str = 'cpu',
     rest of the model random. Here that raises
     :class:`~mmdet_covid.utils.CheckpointMismatchError` naming the missing,
     unexpected and reshaped keys.
+
+    The model's ``training_data`` attribute holds what the checkpoint records of
+    its training data (:func:`~mmdet_covid.utils.provenance.read_training_data`;
+    None when it records nothing), for the outputs to say.
     """
     from mmdet.apis import init_detector
 
     model = init_detector(config, checkpoint, device=device, cfg_options=cfg_options)
     check_checkpoint_matches(model, checkpoint)
+    model.training_data = read_training_data(checkpoint)
     return model
 
 

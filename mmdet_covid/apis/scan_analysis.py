@@ -12,13 +12,19 @@ from mmengine.dataset import pseudo_collate
 from torch import nn
 
 from ..datasets.ct_io import CTInputWarning
-from ..datasets.ct_volume import CTVolume, read_ct_volume
+from ..datasets.ct_volume import CTVolume
+from ..datasets.scan_reader import read_ct_volume
 from ..scan import (LABEL_NAMES, assign_sides, lesion_burden, lesion_labels, lung_mask,
                     scan_class)
+from ..scan.lesion_placement import (LESION_MARGIN_MM, MIN_LUNG_SHARE, lung_lesions,
+                                     margin_pixels, near_lung, thoracic_cavity)
+from ..scan.model_grid import ModelGrid, model_input_size
+from ..scan.report import RESEARCH_USE
+from ..utils.provenance import model_pixel_mm, training_notices
 from .inference import inference_steps
 
-RESEARCH_USE = ('Research use only. Not a medical device: not for diagnosis or treatment '
-                'decisions.')
+# Coarser input pixels than this many model pixels: lesion edges coarser than in training.
+COARSE_PIXELS = 1.5
 
 
 @dataclass
@@ -31,14 +37,17 @@ class ScanAnalysis:
             included.
         lesion_labels: (D, H, W) uint8: 0 none, 1 ground glass, 2 consolidation.
         slices: one row per slice: index, name, z (mm), whether analysed, lung and
-            lesion pixels, lesion area, detections; for analysed slices also the best
-            lesion score, the class probabilities and the predicted class.
+            lesion pixels, lesion area, detections in the lung and outside it; for
+            analysed slices also the best lesion score, the class probabilities and the
+            predicted class.
         burden: :func:`~mmdet_covid.scan.lesion_burden`'s table.
         scan: :func:`~mmdet_covid.scan.scan_class`'s decision (None when no slice has lung).
-        settings: the thresholds used.
-        counts: slices read, analysed, skipped without lung; lesion voxels added to the
-            lung mask.
-        model: config file and checkpoint (path and SHA-256).
+        settings: the thresholds used, and how slices were resampled for the model.
+        counts: slices read, analysed, skipped without lung; detections kept and dropped
+            outside the lung; lesion pixels outside the thoracic cavity; lesion voxels
+            added to the lung mask.
+        model: config file, checkpoint (path and SHA-256), what each task was trained on
+            (``training_data``) and the ``notices`` that follow from it.
         warnings: everything that looked wrong, in order.
         timings: seconds per stage.
     """
@@ -54,10 +63,15 @@ class ScanAnalysis:
     warnings: List[str] = field(default_factory=list)
     timings: Dict[str, float] = field(default_factory=dict)
 
+    @property
+    def notices(self) -> List[str]:
+        """What the model's outputs are not validated for (its training data)."""
+        return list(self.model.get('notices', []))
+
     def to_dict(self) -> dict:
         """Everything but the voxel arrays, as plain JSON types (``report.json``)."""
         return dict(
-            notice=RESEARCH_USE,
+            notice=RESEARCH_USE, validation_notices=self.notices,
             input=dict(source=self.volume.source, kind=self.volume.kind,
                        hu_exact=self.volume.hu_exact,
                        series=None if self.volume.series is None else {
@@ -75,24 +89,6 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-@torch.no_grad()
-def _predict(model: nn.Module, hu: np.ndarray, indices: np.ndarray, batch_size: int,
-             progress: bool) -> list:
-    """The SSM's samples for the slices ``indices`` of ``hu``, in batches."""
-    from tqdm import tqdm
-
-    pipeline = Compose(inference_steps(model.cfg, loader='CTInferencerLoader'))
-    samples = []
-    bar = tqdm(total=len(indices), desc='slices', unit='slice', disable=not progress)
-    for start in range(0, len(indices), batch_size):
-        batch = [pipeline(dict(img=hu[k], img_id=int(k))) for k in
-                 indices[start:start + batch_size]]
-        samples.extend(model.test_step(pseudo_collate(batch)))
-        bar.update(len(batch))
-    bar.close()
-    return samples
-
-
 def read_scan(source: str, series_uid: Optional[str] = None,
               allow_non_ct: bool = False) -> CTVolume:
     """:func:`read_ct_volume`, with every :class:`CTInputWarning` that the read
@@ -108,16 +104,90 @@ def read_scan(source: str, series_uid: Optional[str] = None,
     return volume
 
 
+def _size(pixels: np.ndarray, volume: CTVolume) -> str:
+    """``pixels`` (D,) per slice as a volume in mL, or a voxel count without units."""
+    if volume.slice_voxel_ml is None:
+        return f'{int(pixels.sum())} voxels'
+    return f'{float((pixels * volume.slice_voxel_ml).sum()):.1f} mL'
+
+
+def _body_box(hu: np.ndarray, indices: np.ndarray) -> Optional[tuple]:
+    """(y0, x0, y1, x1) of everything denser than air over the slices ``indices``."""
+    if not len(indices):
+        return None
+    dense = (hu[indices] > -500).any(axis=0)
+    rows, cols = np.flatnonzero(dense.any(axis=1)), np.flatnonzero(dense.any(axis=0))
+    if not len(rows):
+        return None
+    return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
+
+
+def model_grid(model: nn.Module, volume: CTVolume, indices: np.ndarray, notes: List[str],
+               training_data: Optional[dict]) -> Optional[ModelGrid]:
+    """The :class:`ModelGrid` of a scan, or None (slices given to the model as they
+    are); what it does, and why not, is added to ``notes`` / returned for the report."""
+    canvas = model_input_size(inference_steps(model.cfg))
+    target = model_pixel_mm(training_data)
+    if volume.spacing is None or canvas is None or target is None:
+        if volume.spacing is not None and canvas is not None:
+            notes.append('The checkpoint does not record the pixel size its model was '
+                         'trained at: slices are given to the model as they are (their '
+                         f'field of view stretched to {canvas[0]}x{canvas[1]} pixels)')
+        return None
+    grid = ModelGrid.build(volume.hu.shape[1:], volume.spacing[1:], target,
+                           (canvas[1], canvas[0]), _body_box(volume.hu, indices))
+    if grid.identity:
+        return grid
+    notes.append(f'Slices resampled from {volume.spacing[2]:.3f} mm to {target:.3f} mm pixels '
+                 f'(the pixel size the model was trained at) on a {canvas[0]}x{canvas[1]} '
+                 'canvas; masks mapped back onto the input pixels')
+    if volume.spacing[2] > COARSE_PIXELS * target:
+        notes.append(f'The scan\'s pixels ({volume.spacing[2]:.2f} mm) are more than '
+                     f'{COARSE_PIXELS:g} times coarser than the model\'s ({target:.2f} mm): '
+                     'lesion edges are coarser than in training and small lesions may be '
+                     'over- or under-sized')
+    cut = grid.cropped_mm(volume.spacing[1:])
+    if cut > 0:
+        notes.append(f'The field of view is wider than the model\'s canvas: up to {cut:.0f} '
+                     'mm at its edges (outside the body box) is not seen by the model')
+    return grid
+
+
+@torch.no_grad()
+def _predict(model: nn.Module, volume: CTVolume, indices: np.ndarray, batch_size: int,
+             grid: Optional[ModelGrid], progress: bool):
+    """Yield ``(k, sample, masks)`` for the slices ``indices``: the SSM's sample and its
+    detections' masks (N, H, W) bool on the input's pixels (all detections)."""
+    from tqdm import tqdm
+
+    pipeline = Compose(inference_steps(model.cfg, loader='CTInferencerLoader'))
+    bar = tqdm(total=len(indices), desc='slices', unit='slice', disable=not progress)
+    for start in range(0, len(indices), batch_size):
+        chunk = indices[start:start + batch_size]
+        batch = [pipeline(dict(img=volume.hu[k] if grid is None else grid.to_model(
+            volume.hu[k]), img_id=int(k))) for k in chunk]
+        for k, sample in zip(chunk, model.test_step(pseudo_collate(batch))):
+            masks = sample.pred_instances.masks.cpu().numpy().astype(bool)
+            if grid is not None:
+                masks = grid.to_input(masks)
+            yield int(k), sample, masks
+        bar.update(len(batch))
+    bar.close()
+
+
 def analyze_scan(model: nn.Module, source: Union[str, CTVolume], batch_size: int = 4,
                  series_uid: Optional[str] = None, lesion_score_thr: float = 0.75,
                  min_lesion_slices: int = 1, consolidation_hu: float = -300.0,
                  lung_threshold_hu: float = -500.0, min_lung_fraction: float = 0.05,
-                 checkpoint: Optional[str] = None, allow_non_ct: bool = False,
+                 lesion_margin_mm: float = LESION_MARGIN_MM,
+                 min_lung_share: float = MIN_LUNG_SHARE, checkpoint: Optional[str] = None, allow_non_ct: bool = False,
                  progress: bool = False) -> ScanAnalysis:
     """Analyse one CT scan with an SSM.
 
     Args:
-        model: an SSM from :func:`~mmdet_covid.apis.init_ssm`.
+        model: an SSM from :func:`~mmdet_covid.apis.init_ssm` (its ``training_data``,
+            read from the checkpoint, says what it was trained on and at which pixel
+            size; slices are resampled to it, :mod:`~mmdet_covid.scan.model_grid`).
         source: a DICOM series folder, a NIfTI volume or a folder of slice images,
             or a volume read by :func:`read_scan` (``series_uid`` and
             ``allow_non_ct`` then do not apply).
@@ -131,8 +201,13 @@ def analyze_scan(model: nn.Module, source: Union[str, CTVolume], batch_size: int
         lung_threshold_hu: air threshold of the lung mask.
         min_lung_fraction: a slice whose lung area is below this share of the largest
             slice's is not analysed (counted in ``counts``).
+        lesion_margin_mm: pixels this close to the lung mask count as in the lung
+            (:mod:`~mmdet_covid.scan.lesion_placement`).
+        min_lung_share: a detection counts when this share of its pixels is in the
+            lung.
         checkpoint: the weights' file, for the report (path and SHA-256).
-        allow_non_ct: read a DICOM series whose Modality is not CT.
+        allow_non_ct: read a DICOM series whose Modality is not CT, or values that do
+            not look like HU.
         progress: show a progress bar.
     """
     timings = {}
@@ -147,35 +222,53 @@ def analyze_scan(model: nn.Module, source: Union[str, CTVolume], batch_size: int
     lung_area = (sides > 0).sum(axis=(1, 2))
     has_lung = lung_area >= min_lung_fraction * max(int(lung_area.max()), 1)
     has_lung &= lung_area > 0
+    analysed = np.flatnonzero(has_lung)
+    radius = margin_pixels(volume.spacing, volume.hu.shape[2], lesion_margin_mm)
+    near = near_lung(sides, radius)
+    cavity = thoracic_cavity(sides, radius)
     timings['lung_mask'] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    analysed = np.flatnonzero(has_lung)
-    samples = _predict(model, volume.hu, analysed, batch_size, progress)
-    timings['model'] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
+    training_data = getattr(model, 'training_data', None)
+    grid = model_grid(model, volume, analysed, notes, training_data)
     depth = volume.hu.shape[0]
     lesions = np.zeros(volume.hu.shape, bool)
     classes = tuple(model.classifier.classes)
     probs = np.zeros((len(analysed), len(classes)), np.float64)
     top = np.zeros(len(analysed), np.float64)
-    detections = np.zeros(depth, np.int64)
-    for row, (k, sample) in enumerate(zip(analysed, samples)):
-        inst = sample.pred_instances
-        keep = inst.scores >= lesion_score_thr
-        if keep.any():
-            lesions[k] = inst.masks[keep].any(dim=0).cpu().numpy()
-        detections[k] = int(keep.sum())
-        top[row] = float(inst.scores.max()) if len(inst.scores) else 0.0
+    in_lung = np.zeros(depth, np.int64)
+    outside = np.zeros(depth, np.int64)
+    dropped = {key: np.zeros(depth, np.int64) for key in ('outside_lung', 'outside_cavity')}
+    for row, (k, sample, masks) in enumerate(
+            _predict(model, volume, analysed, batch_size, grid, progress)):
+        scores = sample.pred_instances.scores.detach().cpu().numpy()
+        keep = scores >= lesion_score_thr
+        lesions[k], kept, lost = lung_lesions(masks[keep], near[k], cavity[k], min_lung_share)
+        for key, pixels in lost.items():
+            dropped[key][k] = pixels
+        in_lung[k], outside[k] = int(kept.sum()), int((~kept).sum())
+        top[row] = float(scores[keep][kept].max()) if kept.any() else 0.0
         probs[row] = sample.pred_score.detach().cpu().double().numpy()
+    timings['model'] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
     sides, added = assign_sides(sides, lesions, midline)
+    dropped_size = {key: _size(pixels, volume) for key, pixels in dropped.items()}
+    if outside.sum():
+        notes.append(f'{int(outside.sum())} detection(s) scored >= {lesion_score_thr:g} in '
+                     f'{int((outside > 0).sum())} slice(s), {dropped_size["outside_lung"]}, '
+                     f'lay mostly outside the lung (less than {min_lung_share:.0%} of their '
+                     f'pixels within {lesion_margin_mm:g} mm of it: chest wall, fat, '
+                     'abdomen?) and were not counted')
+    if dropped['outside_cavity'].sum():
+        notes.append(f'{dropped_size["outside_cavity"]} of detections in the lung lay outside '
+                     'the thoracic cavity (the convex hull of each lung) and were not counted')
     if added:
-        notes.append(f'{added} lesion voxel(s) lay outside the classical lung mask (dense '
-                     'lesions against the chest wall are not air) and were added to the '
-                     'lung')
+        notes.append(f'{added} lesion voxel(s) inside the thoracic cavity lay outside the '
+                     'classical lung mask (dense lesions against the chest wall are not air) '
+                     'and were added to the lung')
     labels = lesion_labels(lesions, volume.hu, consolidation_hu)
-    burden = lesion_burden(labels, sides, volume.voxel_ml)
+    burden = lesion_burden(labels, sides, volume.slice_voxel_ml)
     decision = None
     if len(analysed):
         decision = scan_class(probs, top, lesion_score_thr, min_lesion_slices, classes)
@@ -187,17 +280,15 @@ def analyze_scan(model: nn.Module, source: Union[str, CTVolume], batch_size: int
     lesion_px = lesions.sum(axis=(1, 2))
     lung_px = (sides > 0).sum(axis=(1, 2))
     row_of = {int(k): i for i, k in enumerate(analysed)}
-    z_mm = (None if volume.affine is None else
-            (volume.affine @ np.stack([np.zeros(depth), np.zeros(depth), np.arange(depth),
-                                       np.ones(depth)]))[2])
     slices = []
     for k in range(depth):
         row = dict(index=k, name=volume.slice_names[k],
-                   z_mm=None if z_mm is None else round(float(z_mm[k]), 4),
+                   z_mm=None if volume.slice_z_mm is None else
+                   round(float(volume.slice_z_mm[k]), 4),
                    analysed=k in row_of, lung_pixels=int(lung_px[k]),
                    lesion_pixels=int(lesion_px[k]),
                    lesion_area_mm2=None if pixel_mm2 is None else float(lesion_px[k] * pixel_mm2),
-                   lesions=int(detections[k]))
+                   lesions=int(in_lung[k]), detections_outside_lung=int(outside[k]))
         if k in row_of:
             i = row_of[k]
             row.update(top_lesion_score=round(float(top[i]), 6),
@@ -206,17 +297,35 @@ def analyze_scan(model: nn.Module, source: Union[str, CTVolume], batch_size: int
         slices.append(row)
     counts = dict(slices=depth, analysed=int(len(analysed)),
                   skipped_no_lung=int(depth - len(analysed)),
+                  detections_in_lung=int(in_lung.sum()),
+                  detections_outside_lung=int(outside.sum()),
+                  voxels_outside_lung_not_counted=int(dropped['outside_lung'].sum()),
+                  voxels_outside_cavity_not_counted=int(dropped['outside_cavity'].sum()),
                   lesion_voxels_added_to_lung=added)
+    if volume.slice_voxel_ml is not None:
+        counts.update(ml_outside_lung_not_counted=float(
+            (dropped['outside_lung'] * volume.slice_voxel_ml).sum()),
+                      ml_outside_cavity_not_counted=float(
+            (dropped['outside_cavity'] * volume.slice_voxel_ml).sum()))
     if counts['skipped_no_lung']:
         notes.append(f'{counts["skipped_no_lung"]} of {depth} slice(s) without lung (lung '
                      f'area under {min_lung_fraction:.0%} of the largest slice\'s) were not '
                      'analysed')
     model_info = dict(config=getattr(model.cfg, 'filename', None),
                       checkpoint=checkpoint,
-                      checkpoint_sha256=file_sha256(checkpoint) if checkpoint else None)
+                      checkpoint_sha256=file_sha256(checkpoint) if checkpoint else None,
+                      training_data=training_data,
+                      notices=training_notices(training_data))
     settings = dict(lesion_score_thr=lesion_score_thr, min_lesion_slices=min_lesion_slices,
                     consolidation_hu=consolidation_hu, lung_threshold_hu=lung_threshold_hu,
-                    min_lung_fraction=min_lung_fraction, batch_size=batch_size,
+                    min_lung_fraction=min_lung_fraction, lesion_margin_mm=lesion_margin_mm,
+                    min_lung_share=min_lung_share,
+                    batch_size=batch_size,
+                    model_grid=None if grid is None else dict(
+                        identity=grid.identity, model_pixel_mm=model_pixel_mm(training_data),
+                        resampled_rows_columns=list(grid.resampled),
+                        canvas_rows_columns=list(grid.canvas), offset_rows_columns=list(
+                            grid.offset)),
                     lesion_labels={str(k): v for k, v in LABEL_NAMES.items()})
     return ScanAnalysis(volume=volume, sides=sides, lesion_labels=labels, slices=slices,
                         burden=burden, scan=decision, settings=settings, counts=counts,

@@ -1,4 +1,5 @@
 """SSMInferencer: mmdet's DetInferencer for the SSM and CT inputs."""
+import logging
 import os
 import os.path as osp
 from typing import Dict, List, Optional
@@ -8,9 +9,11 @@ import numpy as np
 from mmcv.transforms import Compose
 from mmdet.apis import DetInferencer
 from mmengine.config import ConfigDict
+from mmengine.logging import print_log
 
 from ..datasets.ct_io import DICOM_SUFFIXES, is_nifti
 from ..datasets.transforms import CTInferencerLoader
+from ..utils.provenance import read_training_data, training_notices
 from .inference import inference_steps
 
 SLICE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff') + DICOM_SUFFIXES
@@ -28,7 +31,10 @@ class SSMInferencer(DetInferencer):
       :func:`~mmdet_covid.apis.inference_ct_slices`;
     - each prediction dict (and ``--pred-out-dir`` JSON) also carries the slice
       class: ``slice_scores`` (one probability per class), ``slice_label`` and
-      ``slice_class``; the instances are the lesions (``labels`` 0 = lesion);
+      ``slice_class``; the instances are the lesions (``labels`` 0 = lesion); and
+      ``validation_notices``: what the checkpoint's training data leaves unvalidated
+      on real CT (:func:`~mmdet_covid.utils.provenance.training_notices`; also
+      logged when the inferencer is built, and held in ``training_data``);
     - drawings show the slice as the model saw it (lung window for HU data) and
       the class caption of :class:`~mmdet_covid.visualization.SSMVisualizer`.
 
@@ -43,6 +49,11 @@ class SSMInferencer(DetInferencer):
     def __init__(self, *args, load_options: Optional[dict] = None, **kwargs) -> None:
         self.load_options = dict(load_options or {})
         super().__init__(*args, **kwargs)
+        weights = kwargs.get('weights', args[1] if len(args) > 1 else None)
+        self.training_data = read_training_data(weights) if isinstance(weights, str) else None
+        self.notices = training_notices(self.training_data)
+        for notice in self.notices:
+            print_log(f'NOT VALIDATED: {notice}', logger='current', level=logging.WARNING)
         self.model.dataset_meta = dict(self.model.dataset_meta or {}, classes=('lesion', ))
         if self.visualizer is not None:
             self.visualizer.dataset_meta = self.model.dataset_meta
@@ -103,7 +114,7 @@ class SSMInferencer(DetInferencer):
         scores = data_sample.pred_score.detach().cpu().float().tolist()
         label = int(np.argmax(scores))
         result.update(slice_scores=scores, slice_label=label, slice_class=classes[label],
-                      slice_classes=list(classes))
+                      slice_classes=list(classes), validation_notices=list(self.notices))
         if pred_out_dir:
             if 'img_path' in data_sample:
                 stem = osp.splitext(osp.basename(data_sample.img_path))[0]

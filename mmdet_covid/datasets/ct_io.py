@@ -30,23 +30,15 @@ from typing import Iterator, List, Optional, Tuple, Union
 import cv2
 import numpy as np
 
+from .dicom_pixels import decode_pixels, rescale
+from .hounsfield import AIR_HU, CTInputWarning, CTReadError  # noqa: F401  (re-exported)
+
 LUNG_WINDOW_LEVEL = -600.0
 LUNG_WINDOW_WIDTH = 1500.0
 DEEPLESION_HU_OFFSET = 32768
 
 DICOM_SUFFIXES = ('.dcm', '.dicom')
 NIFTI_SUFFIXES = ('.nii', '.nii.gz')
-
-
-AIR_HU = -1024.0
-
-
-class CTReadError(ValueError):
-    """A CT file that cannot be read as a slice (message names the file)."""
-
-
-class CTInputWarning(UserWarning):
-    """A CT file that was read but looks wrong (message names the file)."""
 
 
 def replace_non_finite(hu: np.ndarray, name: str) -> np.ndarray:
@@ -96,6 +88,48 @@ def check_hu_plausible(hu: np.ndarray, name: str, offset: float) -> bool:
         'chest slice. Is the offset right? Set it with LoadCTSlice(hu_offset_16bit=...) '
         'or tools/infer.py --hu-offset (1024 for exports storing HU + 1024)'), stacklevel=2)
     return False
+
+
+# What every chest CT holds: air (outside the body, in the lungs) and soft tissue.
+AIR_BELOW_HU = -850.0
+SOFT_TISSUE_HU = (-200.0, 200.0)
+MIN_SHARE = 0.02  # of the voxels, for each of the two
+HU_RANGE = (-3100.0, 4100.0)  # 0.1th / 99.9th percentiles beyond these: not HU
+
+
+def check_volume_hu(hu: np.ndarray, name: str, tags: str = '') -> Optional[str]:
+    """Whether the values of a whole scan look like a chest CT in Hounsfield units.
+
+    A chest CT holds air (room air, lungs: below :data:`AIR_BELOW_HU`) and soft tissue
+    (:data:`SOFT_TISSUE_HU`), each at least :data:`MIN_SHARE` of the voxels, and its
+    0.1th-99.9th percentiles lie in :data:`HU_RANGE`. What fails: a missing or wrong
+    ``RescaleIntercept`` (unsigned values 0-4095 have no air), a slope of the wrong
+    scale, MR values tagged CT, an 8-bit image, a label volume given as CT.
+
+    Args:
+        hu: (D, H, W) values read as HU (every other voxel of each axis is looked at).
+        name: the input, for the message.
+        tags: how the values were made (e.g. ``RescaleSlope 1, RescaleIntercept
+            absent``), for the message.
+
+    Returns:
+        None when plausible, else a message naming ``name``, the figures and ``tags``.
+    """
+    sample = np.asarray(hu[::2, ::2, ::2] if hu.ndim == 3 else hu[::2, ::2])
+    if sample.size == 0:
+        return None
+    air = float((sample < AIR_BELOW_HU).mean())
+    soft = float(((sample >= SOFT_TISSUE_HU[0]) & (sample <= SOFT_TISSUE_HU[1])).mean())
+    low, high = (float(v) for v in np.percentile(sample, (0.1, 99.9)))
+    if air >= MIN_SHARE and soft >= MIN_SHARE and low >= HU_RANGE[0] and high <= HU_RANGE[1]:
+        return None
+    return (f'{name}: the values do not look like a chest CT in HU: {low:.0f} to {high:.0f} '
+            f'(0.1th-99.9th percentile), {air:.1%} below {AIR_BELOW_HU:g} HU (air), '
+            f'{soft:.1%} within {SOFT_TISSUE_HU[0]:g}..{SOFT_TISSUE_HU[1]:g} HU (soft tissue); '
+            f'expected at least {MIN_SHARE:.0%} of each'
+            + (f' ({tags})' if tags else '')
+            + '. A missing or wrong RescaleIntercept / RescaleSlope, a non-CT image or a '
+            'label volume gives this')
 
 
 def apply_window(hu: np.ndarray, level: float = LUNG_WINDOW_LEVEL,
@@ -154,17 +188,17 @@ def dicom_to_hu(source: Union[str, bytes], name: Optional[str] = None,
             instead of refusing it.
 
     Returns:
-        (H, W) float32: ``stored value * RescaleSlope + RescaleIntercept`` (slope 1
-        and intercept 0 when the tags are absent).
+        (H, W) float32: ``stored value * RescaleSlope + RescaleIntercept``
+        (:func:`~.dicom_pixels.rescale`: slope 1 when absent; an absent intercept is
+        read as 0 with a warning; a slope of 0 or below is an error).
     """
     import pydicom  # deferred: only DICOM users need it
 
     name = name or (source if isinstance(source, str) else '<DICOM bytes>')
     try:
         ds = pydicom.dcmread(source if isinstance(source, str) else io.BytesIO(source))
-        pixels = ds.pixel_array
     except Exception as exc:
-        raise CTReadError(f'{name}: cannot read DICOM pixel data ({exc}); expected a '
+        raise CTReadError(f'{name}: cannot read the DICOM file ({exc}); expected a '
                           'complete single-frame DICOM file') from None
     modality = str(ds.get('Modality', '') or '')
     if modality != 'CT':
@@ -175,12 +209,10 @@ def dicom_to_hu(source: Union[str, bytes], name: Optional[str] = None,
                               'LoadCTSlice(allow_non_ct=True), tools/infer.py --force')
         warnings.warn(CTInputWarning(f'{name}: DICOM with {what} read as CT (allow_non_ct)'),
                       stacklevel=2)
-    if pixels.ndim != 2:
-        raise CTReadError(f'{name}: DICOM pixel array has shape {pixels.shape}; expected '
-                          'one greyscale slice (rows, columns)')
-    slope = float(getattr(ds, 'RescaleSlope', 1.0) or 1.0)
-    intercept = float(getattr(ds, 'RescaleIntercept', 0.0) or 0.0)
-    hu = pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+    notes = []
+    hu = rescale(ds, decode_pixels(ds, name), name, notes)
+    for note in notes:
+        warnings.warn(CTInputWarning(note), stacklevel=2)
     return replace_non_finite(hu, name)
 
 

@@ -10,7 +10,7 @@ eight it compared (-400 to -250 HU).
 Zones: each lung's slice extent (its first to last slice) in three equal parts along the
 feet-head axis: ``lower``, ``middle``, ``upper``.
 """
-from typing import Dict, Optional
+from typing import Dict, Union
 
 import numpy as np
 
@@ -52,7 +52,7 @@ def zone_map(sides: np.ndarray) -> np.ndarray:
 
 
 def lesion_burden(labels: np.ndarray, sides: np.ndarray,
-                  voxel_ml: Optional[float] = None) -> Dict[str, dict]:
+                  voxel_ml: Union[None, float, np.ndarray] = None) -> Dict[str, dict]:
     """The burden table.
 
     Args:
@@ -60,7 +60,9 @@ def lesion_burden(labels: np.ndarray, sides: np.ndarray,
             glass, consolidation).
         sides: (D, H, W) uint8 lung side of each voxel (0 outside, 1 right, 2 left), with
             the lesion voxels already in the lung (:func:`assign_sides`).
-        voxel_ml: volume of a voxel in mL; None: the table is in voxels only.
+        voxel_ml: volume of a voxel in mL, one number or (D,) one per slice (unevenly
+            spaced slices each count for their own extent); None: the table is in voxels
+            only.
 
     Returns:
         ``{region: row}`` for ``total``, ``right``, ``left`` and ``right_upper`` ...
@@ -86,15 +88,20 @@ def lesion_burden(labels: np.ndarray, sides: np.ndarray,
             per_slice[key, side] = (in_side if mask is None else in_side & mask).sum(
                 axis=(1, 2))
 
+    slice_ml = None if voxel_ml is None else np.broadcast_to(
+        np.asarray(voxel_ml, np.float64), (labels.shape[0], ))
+
     def row(side_zones) -> dict:
         out = {f'{key}_voxels': int(sum(per_slice[key, side][select].sum()
                                         for side, select in side_zones)) for key in masks}
-        lung = out['lung_voxels']
-        for key in ('lesion', 'ggo', 'consolidation'):
-            out[f'{key}_percent'] = (100.0 * out[f'{key}_voxels'] / lung) if lung else None
-        if voxel_ml is not None:
+        if slice_ml is not None:  # volumes, then shares of the lung volume
             for key in masks:
-                out[f'{key}_ml'] = out[f'{key}_voxels'] * voxel_ml
+                out[f'{key}_ml'] = float(sum((per_slice[key, side] * slice_ml)[select].sum()
+                                             for side, select in side_zones))
+        unit = 'ml' if slice_ml is not None else 'voxels'
+        lung = out[f'lung_{unit}']
+        for key in ('lesion', 'ggo', 'consolidation'):
+            out[f'{key}_percent'] = (100.0 * out[f'{key}_{unit}'] / lung) if lung else None
         return out
 
     every = slice(None)

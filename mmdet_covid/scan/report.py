@@ -5,59 +5,128 @@ import html
 import io
 import os
 import os.path as osp
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 from ..datasets.ct_io import apply_window
-from ..engine.fileio import atomic_write_json
+from ..engine.fileio import atomic_write_json, check_output_folder, staged_folder
 from ..utils.strict_json import strict_json
 from ..version import __version__
 from .burden import CONSOLIDATION_LABEL, GGO_LABEL, LABEL_NAMES, ZONES
 
+RESEARCH_USE = ('Research use only. Not a medical device: not for diagnosis or treatment '
+                'decisions.')
 CSV_COLUMNS = ('index', 'name', 'z_mm', 'analysed', 'lung_pixels', 'lesion_pixels',
-               'lesion_area_mm2', 'lesions', 'top_lesion_score', 'predicted_class')
+               'lesion_area_mm2', 'lesions', 'detections_outside_lung', 'top_lesion_score',
+               'predicted_class')
 
 
-def write_report(analysis, out_dir: str, key_slices: int = 3) -> Dict[str, str]:
+# Type-2 attributes of the patient and study that an anonymised series may lack; the
+# DICOM-SEG copies them from the source, empty where the source has none (PS3.3 allows
+# an empty value for a type-2 attribute).
+TYPE2_COPIED = ('PatientName', 'PatientID', 'PatientBirthDate', 'PatientSex',
+                'AccessionNumber', 'StudyID', 'StudyDate', 'StudyTime',
+                'ReferringPhysicianName')
+# A text cell starting with one of these is a formula to a spreadsheet.
+FORMULA_START = ('=', '+', '-', '@', '\t', '\r')
+
+
+def write_report(analysis, out_dir: str, key_slices: int = 3,
+                 overwrite: bool = False) -> Tuple[Dict[str, str], Dict[str, str]]:
     """Write every output of a :class:`~mmdet_covid.apis.scan_analysis.ScanAnalysis`.
 
+    The outputs are written into a staged folder that becomes ``out_dir`` when all are
+    done (:func:`~mmdet_covid.engine.fileio.staged_folder`: a killed run never leaves a
+    mix of two reports). One output that fails does not stop the others: its error is
+    returned and written into ``report.json`` (``output_errors``).
+
+    Args:
+        analysis: what to write.
+        out_dir: the report folder (:func:`~mmdet_covid.engine.fileio.check_output_folder`
+            first: never the input's folder, an earlier report only with ``overwrite``).
+        key_slices: slices with most lesion area drawn in the HTML page.
+        overwrite: replace an earlier report in ``out_dir``.
+
     Returns:
-        ``{kind: path}`` of what was written (``json``, ``csv``, ``nifti``, ``html`` and,
-        for DICOM input, ``dicom_seg``).
+        ``(paths, errors)``: ``{kind: path}`` of what was written (``json``, ``csv``,
+        ``nifti``, ``html`` and, for DICOM input, ``dicom_seg``) and ``{kind: error}`` of
+        what could not be.
     """
-    os.makedirs(out_dir, exist_ok=True)
-    paths = dict(json=osp.join(out_dir, 'report.json'), csv=osp.join(out_dir, 'slices.csv'),
-                 nifti=osp.join(out_dir, 'lesions.nii.gz'),
-                 html=osp.join(out_dir, 'report.html'))
-    if analysis.volume.kind == 'dicom':
-        paths['dicom_seg'] = osp.join(out_dir, 'lesions_seg.dcm')
-        write_dicom_seg(analysis, paths['dicom_seg'])
-    write_slices_csv(analysis.slices, analysis.scan, paths['csv'])
     import nibabel as nib
-    nib.save(analysis.volume.to_nifti(analysis.lesion_labels), paths['nifti'])
-    write_html(analysis, paths['html'], key_slices)
-    report = analysis.to_dict()
-    report['outputs'] = {k: osp.basename(v) for k, v in paths.items()}
-    atomic_write_json(strict_json(report), paths['json'])
-    return paths
+
+    check_output_folder(out_dir, [analysis.volume.source], overwrite)
+    names = dict(dicom_seg='lesions_seg.dcm', csv='slices.csv', nifti='lesions.nii.gz',
+                 html='report.html', json='report.json')
+    writers = dict(
+        dicom_seg=lambda path: write_dicom_seg(analysis, path),
+        csv=lambda path: write_slices_csv(analysis.slices, analysis.scan, path),
+        nifti=lambda path: nib.save(analysis.volume.to_nifti(analysis.lesion_labels), path),
+        html=lambda path: write_html(analysis, path, key_slices, errors))
+    if analysis.volume.kind != 'dicom':
+        del writers['dicom_seg']
+    written: Dict[str, str] = {}
+    errors: Dict[str, str] = {}
+    with staged_folder(out_dir, overwrite) as staged:
+        for kind, write in writers.items():
+            path = osp.join(staged, names[kind])
+            try:
+                write(path)
+                written[kind] = names[kind]
+            except Exception as exc:  # one output lost, the others still written
+                errors[kind] = f'{names[kind]}: {exc.__class__.__name__}: {exc}'
+                if osp.exists(path):
+                    os.remove(path)
+        report = analysis.to_dict()
+        report['outputs'] = dict(written, json=names['json'])
+        report['output_errors'] = errors
+        try:
+            atomic_write_json(strict_json(report), osp.join(staged, names['json']))
+            written['json'] = names['json']
+        except Exception as exc:
+            errors['json'] = f'{names["json"]}: {exc.__class__.__name__}: {exc}'
+    return {kind: osp.join(out_dir, name) for kind, name in written.items()}, errors
+
+
+def _cell(value):
+    """A CSV cell: a text that a spreadsheet would run as a formula is quoted with a
+    leading apostrophe (OWASP's advice against CSV injection); numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
 
 
 def write_slices_csv(slices: List[dict], scan: Optional[dict], path: str) -> None:
     classes = list(scan['probabilities']) if scan else []
-    with open(path, 'w', newline='') as f:
+    with open(path, 'w', newline='', encoding='utf-8') as f:
         writer = csv.writer(f)
         writer.writerow(list(CSV_COLUMNS) + [f'p_{c}' for c in classes])
         for row in slices:
             probs = row.get('probabilities', {})
-            writer.writerow([('' if row.get(c) is None else row.get(c)) for c in CSV_COLUMNS]
-                            + [probs.get(c, '') for c in classes])
+            writer.writerow([_cell('' if row.get(c) is None else row.get(c))
+                             for c in CSV_COLUMNS] + [probs.get(c, '') for c in classes])
+
+
+def seg_source_headers(datasets: list) -> Tuple[list, List[str]]:
+    """Copies of the source slices' headers that highdicom can build a DICOM-SEG from:
+    the type-2 attributes of :data:`TYPE2_COPIED` that an anonymised series lacks set
+    empty. Returns the copies and the names of the attributes that were absent."""
+    absent = [key for key in TYPE2_COPIED if key not in datasets[0]]
+    copies = []
+    for ds in datasets:
+        copy = ds.copy()
+        for key in TYPE2_COPIED:
+            if key not in copy:
+                setattr(copy, key, '')
+        copies.append(copy)
+    return copies, absent
 
 
 def write_dicom_seg(analysis, path: str) -> None:
     """The lesion labels as a DICOM Segmentation object (highdicom) referencing the source
     series: segment 1 ground-glass opacity, 2 consolidation; frames in the source
-    images' own pixel orientation."""
+    images' own pixel orientation. Patient and study attributes absent from an
+    anonymised source are written empty."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
@@ -68,6 +137,7 @@ def write_dicom_seg(analysis, path: str) -> None:
         labels = labels[:, :, ::-1]
     if flips.get('rows'):
         labels = labels[:, ::-1, :]
+    sources, _ = seg_source_headers(series['datasets'])
     algorithm = hd.AlgorithmIdentificationSequence(
         name='mmdet-covid Single Shot Model', version=__version__,
         family=codes.cid7162.ArtificialIntelligence)
@@ -81,7 +151,7 @@ def write_dicom_seg(analysis, path: str) -> None:
         for number, prop in ((GGO_LABEL, codes.DCM.GroundGlassOpacity),
                              (CONSOLIDATION_LABEL, codes.SCT.Lesion))]
     seg = hd.seg.Segmentation(
-        source_images=series['datasets'], pixel_array=np.ascontiguousarray(labels),
+        source_images=sources, pixel_array=np.ascontiguousarray(labels),
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=segments, series_instance_uid=hd.UID(), series_number=9001,
         sop_instance_uid=hd.UID(), instance_number=1, manufacturer='mmdet-covid',
@@ -143,9 +213,10 @@ def _key_slice_figure(analysis, k: int) -> str:
     ax.imshow(rgb)
     ax.contour(analysis.sides[k] > 0, levels=[0.5], colors=['tab:cyan'], linewidths=0.6)
     row = analysis.slices[k]
-    ax.set_title(f"slice {k} ({html.escape(str(row['name']))})\n"
+    # names come from the input: shown as text, never parsed as mathtext ($...$)
+    ax.set_title(f"slice {k} ({row['name']})\n"
                  f"{row.get('predicted_class', 'not analysed')}, {row['lesions']} lesion(s)",
-                 fontsize=8)
+                 fontsize=8, parse_math=False)
     ax.axis('off')
     return _png(fig)
 
@@ -177,10 +248,30 @@ def _burden_table(burden: Dict[str, dict], ml: bool) -> str:
     return f'<table>{head}{"".join(rows)}</table>'
 
 
-def write_html(analysis, path: str, key_slices: int = 3) -> None:
-    """One self-contained page (images embedded): decision, burden, profile, key slices."""
-    from ..apis.scan_analysis import RESEARCH_USE
+def _training_html(model: dict) -> str:
+    """The training data of each task, as list items."""
+    e = html.escape
+    data = model.get('training_data')
+    if not data:
+        return '<li>not recorded in the checkpoint</li>'
+    items = []
+    for task, what in (('seg', 'lesion segmentation'), ('cls', 'slice classifier')):
+        info = data.get(task)
+        if not info:
+            items.append(f'<li>{what}: not trained in this run</li>')
+            continue
+        kind = {True: 'synthetic', False: 'real CT', None: 'not recorded'}[info.get('synthetic')]
+        pixel = info.get('model_pixel_mm')
+        items.append(f"<li>{what}: {e(str(info.get('name')))} ({kind}; "
+                     f"{info.get('samples')} samples"
+                     + (f'; {pixel:.3f} mm per model pixel' if pixel else '') + ')</li>')
+    return ''.join(items)
 
+
+def write_html(analysis, path: str, key_slices: int = 3,
+               output_errors: Optional[Dict[str, str]] = None) -> None:
+    """One self-contained page (images embedded): what the model is validated for,
+    decision, burden, profile, key slices, warnings, the outputs that failed so far."""
     e = html.escape
     scan = analysis.scan
     if scan:
@@ -197,6 +288,9 @@ def write_html(analysis, path: str, key_slices: int = 3) -> None:
     geometry = analysis.volume.geometry()
     ml = analysis.volume.voxel_ml is not None
     warn_html = ''.join(f'<li>{e(w)}</li>' for w in analysis.warnings) or '<li>none</li>'
+    notices = ''.join(f'<p class="validation">{e(n)}</p>' for n in analysis.notices)
+    failed = ''.join(f'<li>{e(err)}</li>' for err in (output_errors or {}).values())
+    failed_html = (f'<h2>Outputs not written</h2><ul>{failed}</ul>' if failed else '')
     settings = analysis.settings
     counts = analysis.counts
     model = analysis.model
@@ -205,6 +299,8 @@ def write_html(analysis, path: str, key_slices: int = 3) -> None:
 <style>
 body {{ font-family: sans-serif; margin: 2em; max-width: 1100px; }}
 .notice {{ background: #fff3cd; border: 1px solid #e0c060; padding: .6em; }}
+.validation {{ background: #f8d7da; border: 1px solid #d08080; padding: .6em;
+font-weight: bold; }}
 .decision {{ font-size: 1.4em; }} .small {{ font-size: .85em; color: #555; }}
 table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #bbb; padding: 3px 8px;
 text-align: right; }} td:first-child {{ text-align: left; }}
@@ -212,6 +308,7 @@ img {{ margin: 4px; }}
 </style></head><body>
 <h1>CT scan analysis</h1>
 <p class="notice"><b>{e(RESEARCH_USE)}</b></p>
+{notices}
 <p>Input: <code>{e(analysis.volume.source)}</code> ({e(analysis.volume.kind)}),
 {geometry['shape_slices_rows_columns'][0]} slices of
 {geometry['shape_slices_rows_columns'][2]}x{geometry['shape_slices_rows_columns'][1]} pixels,
@@ -223,19 +320,23 @@ Analysed slices: {counts['analysed']} ({counts['skipped_no_lung']} without lung 
 <p class="small">Lesions: detections scored &ge; {settings['lesion_score_thr']:g}.
 Ground glass: lesion voxels below {settings['consolidation_hu']:g} HU; consolidation: at or
 above. Lung: classical mask (HU threshold {settings['lung_threshold_hu']:g}, connected
-components, holes filled; not a trained lung model) plus the lesions found
-({counts['lesion_voxels_added_to_lung']} lesion voxels added). Zones: thirds of each lung's
-extent along the body axis.</p>
+components, holes filled; not a trained lung model) plus the lesions found inside the
+thoracic cavity ({counts['lesion_voxels_added_to_lung']} lesion voxels added). A detection
+counts only where it comes within {settings['lesion_margin_mm']:g} mm of the lung:
+{counts['detections_outside_lung']} detection(s) outside it were not counted. Zones: thirds
+of each lung's extent along the body axis.</p>
 <h2>Along the scan</h2>
 <img src="data:image/png;base64,{_profile_figure(analysis)}">
 <h2>Key slices (most lesion area)</h2>
 <p class="small">Yellow: ground glass; red: consolidation; cyan: lung mask.</p>
 {key_html}
 <h2>Warnings</h2><ul>{warn_html}</ul>
+{failed_html}
 <h2>Provenance</h2>
 <p class="small">Model config <code>{e(str(model['config']))}</code>, checkpoint
 <code>{e(str(model['checkpoint']))}</code> (SHA-256 {e(str(model['checkpoint_sha256']))}),
-mmdet-covid {e(__version__)}. Every number on this page is in <code>report.json</code>.</p>
+mmdet-covid {e(__version__)}. Every number on this page is in <code>report.json</code>.
+Trained on:</p><ul class="small">{_training_html(model)}</ul>
 </body></html>
 """
     with open(path, 'w', encoding='utf-8') as f:

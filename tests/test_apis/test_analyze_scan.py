@@ -1,12 +1,13 @@
 """analyze_scan and its report on phantom scans, with a real (untrained) tiny SSM.
 
-The weights are untrained: the test keeps every detection (score threshold 0) so that
+The weights are untrained: the tests keep every detection (score threshold 0) so that
 lesions, their burden and their label volumes are exercised; what the figures are worth
 is the trained model's business (README, `make demo`)."""
 import csv
 import json
 import os
 import os.path as osp
+import shutil
 from pathlib import Path
 
 import cv2
@@ -18,8 +19,13 @@ import pytest
 from mmdet_covid.apis import analyze_scan, init_ssm
 from mmdet_covid.apis.scan_analysis import RESEARCH_USE
 from mmdet_covid.datasets.ct_io import apply_window
-from mmdet_covid.datasets.ct_volume import read_ct_volume
+from mmdet_covid.datasets.scan_reader import read_ct_volume
+from mmdet_covid.engine.fileio import OutputFolderError
+from mmdet_covid.scan import report as report_module
 from mmdet_covid.scan.report import write_report
+
+PHANTOM = dict(name='mmdet-covid synthetic phantom (generator version 3)', synthetic=True,
+               fov_mm=360.0, model_pixel_mm=360.0 / 128, ann_file='x.json', samples=10)
 
 
 @pytest.fixture(scope='module')
@@ -28,15 +34,27 @@ def every_detection_model(model_files):
     return init_ssm(config, checkpoint, cfg_options={'model.test_cfg.rcnn.score_thr': 0.0})
 
 
+@pytest.fixture
+def phantom_model(every_detection_model):
+    """The tiny model as if trained on the phantom at 128x128 (2.8 mm per model pixel)."""
+    every_detection_model.training_data = dict(seg=PHANTOM, cls=PHANTOM)
+    yield every_detection_model
+    every_detection_model.training_data = None
+
+
+def _analyse(model, source, **kwargs):
+    return analyze_scan(model, source, lesion_score_thr=0.0, min_lung_share=0.0, **kwargs)
+
+
 def test_dicom_scan_analysis_and_every_output(every_detection_model, model_files,
                                               phantom_scans, tmp_path):
     folder, truth = phantom_scans['COVID-19']
-    analysis = analyze_scan(every_detection_model, osp.join(folder, 'dicom'), batch_size=5,
-                            lesion_score_thr=0.0, checkpoint=model_files[1])
+    analysis = _analyse(every_detection_model, osp.join(folder, 'dicom'), batch_size=5,
+                        checkpoint=model_files[1])
     labels = analysis.lesion_labels
-    assert analysis.counts == dict(slices=12, analysed=12, skipped_no_lung=0,
-                                   lesion_voxels_added_to_lung=analysis.counts[
-                                       'lesion_voxels_added_to_lung'])
+    counts = analysis.counts
+    assert (counts['slices'], counts['analysed'], counts['skipped_no_lung']) == (12, 12, 0)
+    assert counts['detections_in_lung'] > 0
     total = analysis.burden['total']
     assert total['lesion_voxels'] == int((labels > 0).sum()) > 0
     assert total['consolidation_voxels'] == int((labels == 2).sum())
@@ -47,10 +65,13 @@ def test_dicom_scan_analysis_and_every_output(every_detection_model, model_files
     assert [r['name'] for r in analysis.slices] == truth['slice_files_in_order']
     assert analysis.model['checkpoint_sha256'] and analysis.model['config']
 
-    paths = write_report(analysis, str(tmp_path / 'report'))
+    paths, errors = write_report(analysis, str(tmp_path / 'report'))
+    assert not errors and sorted(os.listdir(tmp_path)) == ['report']  # no staging left
     report = json.loads(Path(paths['json']).read_text())
     assert report['notice'] == RESEARCH_USE and report['burden']['total'] == total
     assert report['input']['series']['uid'] and 'datasets' not in report['input']['series']
+    assert report['output_errors'] == {} and set(report['outputs']) == {
+        'dicom_seg', 'csv', 'nifti', 'html', 'json'}
     with open(paths['csv']) as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 12 and float(rows[0]['p_COVID-19']) >= 0
@@ -70,6 +91,52 @@ def test_dicom_scan_analysis_and_every_output(every_detection_model, model_files
     assert 'src="http' not in page  # self-contained
 
 
+def test_every_output_says_what_the_model_was_trained_on(phantom_model, phantom_scans,
+                                                         tmp_path):
+    folder, _ = phantom_scans['CP']
+    analysis = _analyse(phantom_model, osp.join(folder, 'scan_1.nii.gz'))
+    assert analysis.model['training_data']['seg']['synthetic'] is True
+    assert len(analysis.notices) == 2 and all(
+        'synthetic data, and never saw a real CT' in n and 'not validated on real CT' in n
+        for n in analysis.notices)
+    # the phantom at the model's own pixel size and input size: nothing resampled
+    assert analysis.settings['model_grid']['identity'] is True
+    paths, _ = write_report(analysis, str(tmp_path / 'out'))
+    report = json.loads(Path(paths['json']).read_text())
+    assert report['validation_notices'] == analysis.notices
+    page = Path(paths['html']).read_text(encoding='utf-8')
+    assert page.index('never saw a real CT') < page.index('<h2>Decision</h2>')
+    assert 'mmdet-covid synthetic phantom (generator version 3) (synthetic; 10 samples' in page
+
+
+def test_a_checkpoint_without_training_data_is_not_validated(every_detection_model,
+                                                             phantom_scans):
+    folder, _ = phantom_scans['CP']
+    analysis = _analyse(every_detection_model, osp.join(folder, 'scan_1.nii.gz'))
+    assert analysis.model['training_data'] is None
+    assert len(analysis.notices) == 1
+    assert 'does not record what it was trained on' in analysis.notices[0]
+    assert analysis.settings['model_grid'] is None
+    assert any('does not record the pixel size' in w for w in analysis.warnings)
+
+
+def test_slices_are_resampled_to_the_model_pixel_size_and_back(phantom_model, phantom_scans,
+                                                               tmp_path):
+    """The same phantom at 0.70 mm pixels (512 px): resampled to the model's 2.8 mm and a
+    128x128 canvas, its masks mapped back onto the 512x512 input."""
+    import make_phantom_scan
+
+    truth = make_phantom_scan.write_scan(str(tmp_path), 'fine', 'COVID-19', n_slices=3,
+                                         size=512, seed=3)
+    analysis = _analyse(phantom_model, osp.join(tmp_path, 'fine', 'dicom'))
+    grid = analysis.settings['model_grid']
+    assert grid['identity'] is False and grid['canvas_rows_columns'] == [128, 128]
+    assert grid['resampled_rows_columns'] == [128, 128]
+    assert analysis.lesion_labels.shape == (3, 512, 512)
+    assert any('resampled from 0.703 mm to 2.812 mm' in w for w in analysis.warnings)
+    assert truth['spacing_mm_slice_row_column'][1] == pytest.approx(360 / 512)
+
+
 def test_nifti_input_and_a_slice_without_lung(every_detection_model, phantom_scans, tmp_path):
     folder, _ = phantom_scans['Normal']
     img = nib.load(osp.join(folder, 'scan_2.nii.gz'))
@@ -77,11 +144,11 @@ def test_nifti_input_and_a_slice_without_lung(every_detection_model, phantom_sca
     data[:, :, 0] = 40  # slice 0: soft tissue only, no lung
     path = str(tmp_path / 'scan.nii.gz')
     nib.save(nib.Nifti1Image(data, img.affine), path)
-    analysis = analyze_scan(every_detection_model, path, lesion_score_thr=0.0)
+    analysis = _analyse(every_detection_model, path)
     assert analysis.counts['skipped_no_lung'] == 1 and analysis.counts['analysed'] == 11
     assert not analysis.slices[0]['analysed'] and 'probabilities' not in analysis.slices[0]
     assert any('1 of 12 slice(s) without lung' in w for w in analysis.warnings)
-    paths = write_report(analysis, str(tmp_path / 'out'))
+    paths, _ = write_report(analysis, str(tmp_path / 'out'))
     assert 'dicom_seg' not in paths
     out = nib.load(paths['nifti'])
     np.testing.assert_allclose(out.affine, img.affine)
@@ -96,8 +163,111 @@ def test_folder_of_images_has_no_physical_units(every_detection_model, phantom_s
     os.makedirs(images)
     for k in range(4):
         cv2.imwrite(str(images / f'{k}.png'), apply_window(vol.hu[k]))
-    analysis = analyze_scan(every_detection_model, str(images), lesion_score_thr=0.0)
+    analysis = _analyse(every_detection_model, str(images))
     assert analysis.volume.spacing is None and 'lesion_ml' not in analysis.burden['total']
     assert analysis.slices[0]['z_mm'] is None and analysis.slices[0]['lesion_area_mm2'] is None
-    paths = write_report(analysis, str(tmp_path / 'out'))
+    paths, _ = write_report(analysis, str(tmp_path / 'out'))
     assert json.loads(Path(paths['json']).read_text())['geometry']['physical_units'] is False
+
+
+def _anonymise(src: str, dst: Path, rename=None) -> None:
+    """Copy a series without the type-2 patient and study attributes anonymisers drop."""
+    os.makedirs(dst)
+    for name in os.listdir(src):
+        ds = pydicom.dcmread(osp.join(src, name))
+        for key in ('PatientName', 'PatientBirthDate', 'PatientSex', 'StudyDate',
+                    'StudyTime', 'AccessionNumber', 'ReferringPhysicianName', 'StudyID'):
+            if key in ds:
+                delattr(ds, key)
+        ds.PatientID = ''
+        ds.save_as(dst / (rename(name) if rename else name))
+
+
+def test_an_anonymised_series_gets_every_output_dicom_seg_included(every_detection_model,
+                                                                   phantom_scans, tmp_path):
+    folder, _ = phantom_scans['COVID-19']
+    _anonymise(osp.join(folder, 'dicom'), tmp_path / 'anon')
+    analysis = _analyse(every_detection_model, str(tmp_path / 'anon'))
+    paths, errors = write_report(analysis, str(tmp_path / 'out'))
+    assert not errors and 'dicom_seg' in paths
+    seg = pydicom.dcmread(paths['dicom_seg'])
+    assert str(seg.PatientName) == '' and seg.PatientBirthDate == '' and seg.StudyDate == ''
+    assert seg.StudyInstanceUID == analysis.volume.series['study_uid']
+
+
+def test_input_names_reach_no_spreadsheet_formula_and_no_mathtext(every_detection_model,
+                                                                  phantom_scans, tmp_path):
+    folder, _ = phantom_scans['COVID-19']
+    _anonymise(osp.join(folder, 'dicom'), tmp_path / 'odd',
+               rename=lambda name: '=HYPERLINK("x")$\\alpha_{' + name)
+    analysis = _analyse(every_detection_model, str(tmp_path / 'odd'))
+    paths, errors = write_report(analysis, str(tmp_path / 'out'))
+    assert not errors  # the key slices' titles were drawn (as text)
+    with open(paths['csv'], encoding='utf-8') as f:
+        names = [row['name'] for row in csv.DictReader(f)]
+    assert all(n.startswith("'=HYPERLINK(") for n in names)
+    # the key slices were drawn, their titles as text ('$\\alpha_{' is bad mathtext)
+    assert Path(paths['html']).read_text().count('data:image/png;base64,') == 4
+
+
+def test_one_output_that_fails_leaves_the_others(every_detection_model, phantom_scans,
+                                                 tmp_path, monkeypatch):
+    folder, _ = phantom_scans['CP']
+    analysis = _analyse(every_detection_model, osp.join(folder, 'dicom'))
+
+    def broken(analysis, path):
+        with open(path, 'wb') as f:
+            f.write(b'half a file')
+        raise RuntimeError('disk full')
+
+    monkeypatch.setattr(report_module, 'write_dicom_seg', broken)
+    paths, errors = write_report(analysis, str(tmp_path / 'out'))
+    assert errors == {'dicom_seg': 'lesions_seg.dcm: RuntimeError: disk full'}
+    assert sorted(os.listdir(tmp_path / 'out')) == ['lesions.nii.gz', 'report.html',
+                                                    'report.json', 'slices.csv']
+    report = json.loads((tmp_path / 'out' / 'report.json').read_text())
+    assert report['output_errors'] == errors and 'dicom_seg' not in report['outputs']
+    assert 'Outputs not written' in (tmp_path / 'out' / 'report.html').read_text()
+
+
+def test_the_output_folder_is_replaced_whole_or_not_at_all(every_detection_model,
+                                                           phantom_scans, tmp_path,
+                                                           monkeypatch):
+    folder, _ = phantom_scans['Normal']
+    source = osp.join(folder, 'scan_2.nii.gz')
+    analysis = _analyse(every_detection_model, source)
+    out = tmp_path / 'out'
+    write_report(analysis, str(out))
+    (out / 'stale.txt').write_text('from an earlier run')
+    with pytest.raises(OutputFolderError, match='holds an earlier report.*--overwrite'):
+        write_report(analysis, str(out))
+    first = (out / 'report.json').read_text()
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # the run is stopped while the report is written
+
+    monkeypatch.setattr(report_module, 'write_html', killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_report(analysis, str(out), overwrite=True)
+    assert (out / 'report.json').read_text() == first and (out / 'stale.txt').exists()
+    assert sorted(os.listdir(tmp_path)) == ['out']  # the staged folder is gone
+    monkeypatch.undo()
+    write_report(analysis, str(out), overwrite=True)
+    assert not (out / 'stale.txt').exists()  # replaced whole: nothing of the old report
+
+
+def test_an_output_folder_inside_the_input_or_holding_it_is_refused(every_detection_model,
+                                                                    phantom_scans, tmp_path):
+    folder, _ = phantom_scans['CP']
+    series = tmp_path / 'series'
+    shutil.copytree(osp.join(folder, 'dicom'), series)
+    analysis = _analyse(every_detection_model, str(series))
+    for out in (series, series / 'report'):
+        with pytest.raises(OutputFolderError, match='is or lies inside the input folder'):
+            write_report(analysis, str(out), overwrite=True)
+    nifti = tmp_path / 'lesions.nii.gz'  # an input named like an output, in the out dir
+    shutil.copy(osp.join(folder, 'scan_1.nii.gz'), nifti)
+    analysis = _analyse(every_detection_model, str(nifti))
+    with pytest.raises(OutputFolderError, match='holds the input'):
+        write_report(analysis, str(tmp_path), overwrite=True)
+    assert nifti.exists()

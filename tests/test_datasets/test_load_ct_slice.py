@@ -167,7 +167,7 @@ def test_missing_truncated_and_unreadable_files_name_the_file(tmp_path):
     with pytest.raises(CTReadError, match='cut.png: cannot decode'):
         load(tmp_path / 'cut.png')
     (tmp_path / 'bad.dcm').write_bytes(b'\0' * 200)
-    with pytest.raises(CTReadError, match='bad.dcm: cannot read DICOM'):
+    with pytest.raises(CTReadError, match='bad.dcm: cannot read the DICOM file'):
         load(tmp_path / 'bad.dcm')
     (tmp_path / 'empty.png').write_bytes(b'')
     with pytest.raises(CTReadError, match='empty.png: empty file'):

@@ -4,7 +4,8 @@ import os.path as osp
 import numpy as np
 import pytest
 
-from mmdet_covid.datasets.ct_volume import read_ct_volume
+from mmdet_covid.datasets.ct_io import load_nifti_hu  # a label volume: not CT values
+from mmdet_covid.datasets.scan_reader import read_ct_volume
 from mmdet_covid.scan import (ZONES, assign_sides, lesion_burden, lesion_labels, lung_mask,
                               zone_map)
 
@@ -13,7 +14,7 @@ from mmdet_covid.scan import (ZONES, assign_sides, lesion_burden, lesion_labels,
 def test_burden_of_the_drawn_lesions_equals_the_truth(phantom_scans, cls):
     folder, truth = phantom_scans[cls]
     vol = read_ct_volume(osp.join(folder, 'dicom'))
-    drawn = np.rint(read_ct_volume(osp.join(folder, 'truth_mask.nii.gz')).hu)
+    drawn = np.rint(load_nifti_hu(osp.join(folder, 'truth_mask.nii.gz')))
     lesions = drawn >= 2
     sides, midline = lung_mask(vol.hu, vol.spacing)
     sides, _ = assign_sides(sides, lesions, midline)

@@ -4,12 +4,13 @@ import os.path as osp
 import numpy as np
 import pytest
 
-from mmdet_covid.datasets.ct_volume import read_ct_volume
+from mmdet_covid.datasets.ct_io import load_nifti_hu  # a label volume: not CT values
+from mmdet_covid.datasets.scan_reader import read_ct_volume
 from mmdet_covid.scan import LEFT, RIGHT, assign_sides, lung_mask
 
 
 def _truth(folder):
-    mask = read_ct_volume(osp.join(folder, 'truth_mask.nii.gz')).hu
+    mask = load_nifti_hu(osp.join(folder, 'truth_mask.nii.gz'))
     return np.rint(mask).astype(np.uint8)
 
 

@@ -62,3 +62,61 @@ def test_make_phantom_scan_command(tmp_path, capsys):
     assert len(os.listdir(tmp_path / 'scan_001_CP' / 'dicom')) == 3
     assert truth['voxels']['lesion'] == sum(truth['slice_lesion_pixels'])
     assert truth['voxels']['right_lung'] + truth['voxels']['left_lung'] == truth['voxels']['lung']
+
+
+def test_arguments_and_the_output_folder_are_checked_before_the_model(model_files,
+                                                                     phantom_scans, tmp_path,
+                                                                     capsys):
+    config, checkpoint = model_files
+    folder, _ = phantom_scans['CP']
+    series = osp.join(folder, 'dicom')
+    missing = str(tmp_path / 'missing.pth')  # never loaded: each run stops before
+    for extra, message in (
+            (['--batch-size', '0'], '--batch-size 0: expected at least 1'),
+            (['--lesion-score-thr', '1.5'], '--lesion-score-thr 1.5: expected a score'),
+            (['--out-dir', osp.join(series, 'report')], 'is or lies inside the input folder'),
+            ([], f'checkpoint {missing}: no such file')):
+        argv = [config, missing, series, '--out-dir', str(tmp_path / 'o'), '--no-progress']
+        assert analyze_scan.main(argv + extra) == 2, extra
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / 'o').exists()
+    out = tmp_path / 'report'
+    argv = [config, checkpoint, series, '--out-dir', str(out), '--no-progress']
+    assert analyze_scan.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert 'NOT VALIDATED: The checkpoint does not record what it was trained on' in printed
+    assert analyze_scan.main(argv) == 2  # an earlier report: kept unless --overwrite
+    assert 'holds an earlier report (report.json); --overwrite' in capsys.readouterr().err
+    assert analyze_scan.main(argv + ['--overwrite']) == 0
+
+
+def test_exit_status_says_when_an_output_failed_or_nothing_was_analysed(
+        model_files, phantom_scans, tmp_path, capsys, monkeypatch):
+    import nibabel as nib
+    import numpy as np
+
+    from mmdet_covid.scan import report
+
+    config, checkpoint = model_files
+    folder, _ = phantom_scans['CP']
+
+    def broken(analysis, path):
+        raise OSError('no space left on device')
+
+    monkeypatch.setattr(report, 'write_dicom_seg', broken)
+    out = tmp_path / 'partial'
+    assert analyze_scan.main([config, checkpoint, osp.join(folder, 'dicom'), '--out-dir',
+                              str(out), '--no-progress']) == 3
+    captured = capsys.readouterr()
+    assert 'error: not written: lesions_seg.dcm: OSError: no space left on device' in captured.err
+    assert sorted(os.listdir(out)) == ['lesions.nii.gz', 'report.html', 'report.json',
+                                       'slices.csv']
+    body = np.full((64, 64, 4), -1000, np.int16)  # room air around a body without lungs
+    body[12:52, 16:48] = 40
+    lungless = tmp_path / 'lungless.nii.gz'
+    nib.save(nib.Nifti1Image(body, np.diag([2.0, 2.0, 5.0, 1.0])), lungless)
+    assert analyze_scan.main([config, checkpoint, str(lungless), '--out-dir',
+                              str(tmp_path / 'none'), '--no-progress']) == 1
+    assert '0 analysed' in capsys.readouterr().out
+    report_json = json.loads((tmp_path / 'none' / 'report.json').read_text())
+    assert report_json['scan'] is None

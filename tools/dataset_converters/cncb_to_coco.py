@@ -45,6 +45,7 @@ import numpy as np
 import pycocotools.mask as mask_utils
 from PIL import Image
 
+from mmdet_covid.datasets.data_source import add_data_source_args, data_source_from_args
 from mmdet_covid.engine.fileio import atomic_write_json
 from mmdet_covid.utils.text_files import TextFileError, read_text_lines
 
@@ -374,17 +375,21 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--skip-bad', action='store_true',
                         help='skip and count slices with missing, unreadable or inconsistent '
                              'files instead of stopping')
+    add_data_source_args(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     try:
+        source = data_source_from_args(
+            args, f'CNCB-nCoV format lesion set in {osp.abspath(args.img_dir)}')
         coco, summary = convert_cncb(args.img_dir, args.mask_dir, args.split_file,
                                      args.min_area, args.classes, args.keep_empty,
                                      args.skip_bad, args.other_splits)
-    except CNCBFormatError as exc:
+    except (CNCBFormatError, ValueError) as exc:
         sys.exit(f'error: {exc}')
+    coco['info']['data_source'] = source
     atomic_write_json(coco, args.out)
     print(format_summary(summary, args.min_area, args.out))
     return summary

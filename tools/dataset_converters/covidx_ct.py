@@ -45,6 +45,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
+from mmdet_covid.datasets.data_source import add_data_source_args, data_source_from_args
 from mmdet_covid.engine.fileio import atomic_write_json
 from mmdet_covid.utils.text_files import TextFileError, read_text_lines
 
@@ -337,6 +338,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='stop with an error when --other-splits share a patient')
     parser.add_argument('--patient-regex', default=DEFAULT_PATIENT_REGEX,
                         help='group 1 is the patient id of a file name')
+    add_data_source_args(parser)
     return parser.parse_args(argv)
 
 
@@ -352,11 +354,14 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             if shared and args.fail_on_shared_patients:
                 sys.exit(f'error: {len(shared)} patients appear in more than one split; '
                          'expected splits by patient')
+        source = data_source_from_args(
+            args, f'COVIDx-CT format slices in {osp.abspath(args.img_dir)}')
         annotation, summary = convert_covidx(args.label_file, args.img_dir, args.relative_to,
                                              args.per_class, args.seed, args.crop_body,
                                              args.skip_bad, args.patient_regex)
-    except COVIDxFormatError as exc:
+    except (COVIDxFormatError, ValueError) as exc:
         sys.exit(f'error: {exc}')
+    annotation['metainfo']['data_source'] = source
     atomic_write_json(annotation, args.out, indent=1)
     print(format_summary(summary, args.out))
     return summary
