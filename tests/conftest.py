@@ -183,6 +183,22 @@ def trained(prepared_phantom, tmp_path_factory):
     return config, osp.join(work_dir, 'epoch_1.pth')
 
 
+# Public real chest CT beside the repository (not part of it: no licence allows
+# redistribution); a user's clone has none, CI has it.
+REALDATA = osp.normpath(osp.join(REPO_ROOT, '..', 'shared', 'realdata'))
+
+
+@pytest.fixture(scope='session')
+def covid_ct_md():
+    """The COVID-CT-MD sample (three DICOM series, JPEG Lossless): its folder, or a skip
+    that says where it is looked for and where it comes from."""
+    folder = osp.join(REALDATA, 'covid_ct_md')
+    if not osp.isdir(folder):
+        pytest.skip(f'real data absent: {folder} (COVID-CT-MD sample series, GitHub '
+                    'ShahinSHH/COVID-CT-MD; see docs/real_data.md)')
+    return folder
+
+
 @pytest.fixture(scope='session')
 def phantom_scans(tmp_path_factory):
     """Three whole-scan phantoms (COVID-19, CP, Normal; 12 slices of 128x128, 5 mm) by

@@ -76,19 +76,6 @@ def _batched(row: dict, prefix: str) -> dict:
             if key.startswith(prefix) and key[len(prefix):].isdigit()}
 
 
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), or '' where the system has none:
-    machines of one kind differ, and their figures with them."""
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return ''
-
-
 def report(rows: dict, device: str, repeats: int, rounds: int, amp: bool = False,
            reuse_memory: bool = True) -> dict:
     """The run as JSON: machine, versions, per-case medians and their ratio to
@@ -105,6 +92,8 @@ def report(rows: dict, device: str, repeats: int, rounds: int, amp: bool = False
     import mmcv
     import mmdet
     import torch
+
+    from mmdet_covid.utils.machine import cpu_model
 
     stock = rows.get(STOCK_CASE)
     cases = {}

@@ -16,8 +16,8 @@ from ..datasets.ct_volume import CTVolume
 from ..datasets.scan_reader import read_ct_volume
 from ..scan import (LABEL_NAMES, assign_sides, lesion_burden, lesion_labels, lung_mask,
                     scan_class)
-from ..scan.lesion_placement import (LESION_MARGIN_MM, MIN_LUNG_SHARE, lung_lesions,
-                                     margin_pixels, near_lung, thoracic_cavity)
+from ..scan.lesion_placement import (CAVITY_REACH_MM, LESION_MARGIN_MM, MIN_LUNG_SHARE,
+                                     lung_lesions, margin_pixels, near_lung, thoracic_cavity)
 from ..scan.model_grid import ModelGrid, model_input_size
 from ..scan.report import RESEARCH_USE
 from ..utils.provenance import model_pixel_mm, training_notices
@@ -225,7 +225,8 @@ def analyze_scan(model: nn.Module, source: Union[str, CTVolume], batch_size: int
     analysed = np.flatnonzero(has_lung)
     radius = margin_pixels(volume.spacing, volume.hu.shape[2], lesion_margin_mm)
     near = near_lung(sides, radius)
-    cavity = thoracic_cavity(sides, radius)
+    cavity = thoracic_cavity(sides, radius, margin_pixels(
+        volume.spacing, volume.hu.shape[2], CAVITY_REACH_MM))
     timings['lung_mask'] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -262,7 +263,8 @@ def analyze_scan(model: nn.Module, source: Union[str, CTVolume], batch_size: int
                      'abdomen?) and were not counted')
     if dropped['outside_cavity'].sum():
         notes.append(f'{dropped_size["outside_cavity"]} of detections in the lung lay outside '
-                     'the thoracic cavity (the convex hull of each lung) and were not counted')
+                     f'the thoracic cavity (the convex hull of each lung, within '
+                     f'{CAVITY_REACH_MM:g} mm of it) and were not counted')
     if added:
         notes.append(f'{added} lesion voxel(s) inside the thoracic cavity lay outside the '
                      'classical lung mask (dense lesions against the chest wall are not air) '

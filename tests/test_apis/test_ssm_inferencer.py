@@ -2,6 +2,7 @@
 the arrays a CT user has: 2-D grey slices and int16 Hounsfield units."""
 import json
 import os
+import os.path as osp
 
 import cv2
 import numpy as np
@@ -65,3 +66,16 @@ def test_inference_detector_on_2d_grey_and_int16_hu_arrays(model_files, hu_slice
         result = inference_detector(model, array)
         assert result.ori_shape == (64, 64)
         torch.testing.assert_close(result.pred_score, reference.pred_score)
+
+
+def test_each_prediction_says_what_the_model_was_not_validated_for(trained, prepared_phantom):
+    from mmdet_covid.utils.provenance import read_training_data, training_notices
+
+    config, checkpoint = trained
+    folder = osp.join(prepared_phantom, 'cls', 'test')
+    image = osp.join(folder, sorted(os.listdir(folder))[0])
+    inferencer = SSMInferencer(model=config, weights=checkpoint, device='cpu')
+    notices = training_notices(read_training_data(checkpoint))
+    assert len(notices) == 2 and inferencer.notices == notices
+    result = inferencer(image, return_vis=False)
+    assert result['predictions'][0]['validation_notices'] == notices

@@ -119,3 +119,32 @@ def test_overlay_names_of_file_arguments_never_collide(tmp_path):
     assert names[:3] == ['out/x.png', 'out/x_2.png', 'out/x_3.png']
     assert overlay_path('out', dict(img_path='/v/ct.nii.gz', name='/v/ct.nii.gz',
                                     slice_index=3), used) == 'out/ct_z0003.png'
+
+
+def test_infer_says_what_the_model_was_not_validated_for(trained, prepared_phantom, tmp_path,
+                                                        capsys):
+    import infer
+
+    config, checkpoint = trained
+    folder = osp.join(prepared_phantom, 'cls', 'test')
+    image = osp.join(folder, sorted(os.listdir(folder))[0])
+    out = tmp_path / 'rows.jsonl'
+    assert infer.main([config, checkpoint, image, '--out', str(out)]) == 0
+    assert capsys.readouterr().out.count('NOT VALIDATED: ') == 2
+    with open(out) as f:
+        assert json.loads(f.readline())['validated_on_real_ct'] is False
+
+
+def test_infer_checks_its_arguments_before_loading_the_model(model_files, tmp_path, capsys):
+    import infer
+
+    config, checkpoint = model_files
+    missing = str(tmp_path / 'missing.pth')
+    os.makedirs(tmp_path / 'rows.jsonl')  # a folder named like the file to write
+    for ckpt, extra, message in (
+            (missing, ['--batch-size', '0'], '--batch-size 0: expected at least 1'),
+            (missing, [], 'missing.pth: no such file'),
+            (checkpoint, ['--out', str(tmp_path / 'rows.txt')], 'expected a .jsonl or .csv'),
+            (checkpoint, ['--out', str(tmp_path / 'rows.jsonl')], 'cannot write a file')):
+        assert infer.main([config, ckpt, str(tmp_path)] + extra) == 2, extra
+        assert message in capsys.readouterr().err

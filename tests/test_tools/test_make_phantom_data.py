@@ -215,8 +215,12 @@ def test_the_demo_writes_the_phantom_anew_when_its_hard_share_differs(tmp_path, 
     calls = []
     monkeypatch.setattr(subprocess, 'run', lambda cmd, **kw: calls.append(cmd))
     os.makedirs(tmp_path / 'annotations')
-    (tmp_path / 'annotations' / 'covidx_test.json').write_text('{}')
-    for frac, rewritten in ((HARD_FRAC, False), (0.12, True)):
+    source = dict(name='phantom', synthetic=True, fov_mm=360.0)
+    for frac, recorded, rewritten in ((HARD_FRAC, True, False), (0.12, True, True),
+                                      (HARD_FRAC, False, True)):
+        # (annotations converted before their data source was recorded: anew)
+        (tmp_path / 'annotations' / 'covidx_test.json').write_text(json.dumps(
+            dict(metainfo=dict(data_source=source) if recorded else {})))
         args = dict(seg=300, cls=1500, size=512, seed=0, slices_per_patient=2, hard_frac=frac)
         (tmp_path / 'phantom.json').write_text(
             json.dumps(dict(generator_version=GENERATOR_VERSION, args=args)))

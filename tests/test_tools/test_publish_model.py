@@ -74,3 +74,13 @@ def test_a_crafted_checkpoint_runs_no_code(tmp_path, capsys):
     with pytest.raises(pickle.UnpicklingError):
         publish(str(tmp_path / 'crafted.pth'), str(tmp_path / 'x.pth'))
     assert 'code ran' not in capsys.readouterr().out
+
+
+def test_publish_keeps_the_training_data(trained, tmp_path):
+    from model_converters.publish_model import publish
+
+    from mmdet_covid.utils.provenance import read_training_data
+
+    data = read_training_data(trained[1])
+    assert data['seg']['synthetic'] is True
+    assert read_training_data(publish(trained[1], str(tmp_path / 'ssm.pth'))) == data

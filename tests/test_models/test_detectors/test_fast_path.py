@@ -183,10 +183,16 @@ def test_cpu_bf16_always_trains_in_bf16_with_close_losses():
     losses = _first_iteration(bf16)
     assert seen['backbone'] == seen['box'] == seen['mask'] == seen['rpn'] == torch.bfloat16
     assert not torch.equal(before, bf16.backbone.conv1.weight)  # gradients reached it
-    for a, b in zip(losses, _first_iteration(fp32)):
-        for key in (k for k in a if 'loss' in k):  # not the accuracies: counts of RoIs
-            assert torch.isfinite(a[key]).all(), key
-            torch.testing.assert_close(a[key], b[key], atol=2e-3, rtol=5e-2, msg=key)
+    # The RPN's losses (fixed anchors) and S's loss are close to float32's. The RoI
+    # head's losses are only finite: they follow the RoIs sampled among the proposals,
+    # which bfloat16 rounding can reorder (on an Intel Xeon with AMX the mask loss of
+    # this batch was 1.44 against 1.73, other positives sampled; 5% apart on AMD EPYC).
+    (seg, cls), (seg32, cls32) = losses, _first_iteration(fp32)
+    for key in (k for k in seg if 'loss' in k):  # not the accuracies: counts of RoIs
+        assert torch.isfinite(seg[key]).all(), key
+    for key in ('seg_loss_rpn_cls', 'seg_loss_rpn_bbox'):
+        torch.testing.assert_close(seg[key], seg32[key], atol=2e-3, rtol=5e-2, msg=key)
+    torch.testing.assert_close(cls['slice_loss'], cls32['slice_loss'], atol=2e-3, rtol=5e-2)
 
 
 def assert_batched_post_processing_is_mmdets(monkeypatch, device: str = 'cpu') -> None:
