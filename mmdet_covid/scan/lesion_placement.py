@@ -25,6 +25,7 @@ from typing import Optional, Tuple
 
 import cv2
 import numpy as np
+from scipy import ndimage
 
 from .lung_mask import LEFT, RIGHT
 
@@ -59,9 +60,12 @@ def near_lung(sides: np.ndarray, radius: int) -> np.ndarray:
 def thoracic_cavity(sides: np.ndarray, radius: int, reach: int) -> np.ndarray:
     """(D, H, W) bool: per slice, the convex hull of each lung (side) dilated by
     ``radius`` pixels, within ``reach`` pixels of the lung (the hull of the left lung
-    also spans the heart it wraps around)."""
+    also spans the heart it wraps around), less the holes of the lung mask (the lung
+    mask fills every hole but the diaphragm's domes: liver, spleen, stomach)."""
     cavity = np.zeros(sides.shape, bool)
     for k, side_map in enumerate(sides):
+        lung = side_map > 0
+        domes = ndimage.binary_fill_holes(lung) & ~lung
         hull = np.zeros(side_map.shape, np.uint8)
         for side in (RIGHT, LEFT):
             points = cv2.findNonZero((side_map == side).astype(np.uint8))
@@ -69,7 +73,7 @@ def thoracic_cavity(sides: np.ndarray, radius: int, reach: int) -> np.ndarray:
                 cv2.fillConvexPoly(hull, cv2.convexHull(points), 1)
             elif points is not None:
                 hull[points[:, 0, 1], points[:, 0, 0]] = 1
-        cavity[k] = _dilate(hull > 0, radius) & _dilate(side_map > 0, reach)
+        cavity[k] = _dilate(hull > 0, radius) & _dilate(lung, reach) & ~domes
     return cavity
 
 

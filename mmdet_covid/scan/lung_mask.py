@@ -12,8 +12,10 @@ burden's denominator holds them. Steps, all array operations on the whole volume
    the air under the table) is removed;
 3. small components: 3-D connected components under ``min_component`` of the largest
    (bowel gas, the trachea when it is not connected to a lung) are removed;
-4. holes of each slice are filled (vessels, airway walls, lesions enclosed by lung), then
-   a morphological closing of ``closing_mm`` per slice smooths the border;
+4. a morphological closing of ``closing_mm`` per slice smooths the border, then the holes
+   of each slice are filled (vessels, airway walls, lesions enclosed by lung), except the
+   cross-sections of the diaphragm's domes (liver, spleen, stomach) that the lung bases
+   surround: holes of at least ``min_dome_mm2`` lying on the abdomen of the slice below;
 5. sides: when the two largest components are both lungs (the second at least
    ``min_component`` of the first), the one on the image left is the right lung (display
    orientation: the patient's right on the image left); when the lungs touch, each slice
@@ -68,7 +70,8 @@ def _close_per_slice(mask: np.ndarray, radius: int) -> np.ndarray:
 
 def lung_mask(hu: np.ndarray, spacing: Optional[Tuple[float, float, float]] = None,
               threshold: float = -500.0, min_component: float = 0.1,
-              closing_mm: float = 5.0) -> Tuple[np.ndarray, np.ndarray]:
+              closing_mm: float = 5.0,
+              min_dome_mm2: float = 300.0) -> Tuple[np.ndarray, np.ndarray]:
     """Lung mask of a scan, each voxel labelled with its side.
 
     Args:
@@ -79,6 +82,8 @@ def lung_mask(hu: np.ndarray, spacing: Optional[Tuple[float, float, float]] = No
         min_component: components smaller than this share of the largest are dropped;
             also the share the second lung must reach to be taken as a lung.
         closing_mm: radius of the per-slice closing.
+        min_dome_mm2: holes of the lung mask from this area on that continue the abdomen
+            of the slice below are the diaphragm's domes, not lung (:func:`_domes`).
 
     Returns:
         ``sides`` (D, H, W) uint8: 0 outside the lungs, :data:`RIGHT` (1), :data:`LEFT`
@@ -107,7 +112,12 @@ def lung_mask(hu: np.ndarray, spacing: Optional[Tuple[float, float, float]] = No
         radius = int(round(closing_mm / float(spacing[1])))
     else:
         radius = int(round(closing_mm * 0.01 * hu.shape[2]))
-    lungs = _fill_holes_per_slice(_close_per_slice(keep[labels], radius))
+    closed = _close_per_slice(keep[labels], radius)
+    filled = _fill_holes_per_slice(closed)
+    pixel_mm2 = (float(spacing[1]) * float(spacing[2]) if spacing is not None
+                 else (360.0 / hu.shape[2]) ** 2)
+    domes = _domes(filled & ~closed, body & ~filled, int(min_dome_mm2 / pixel_mm2))
+    lungs = filled & ~domes
 
     columns = np.arange(hu.shape[2])[None, None, :]
     by_midline = side_by_midline(hu.shape, midline)
@@ -126,6 +136,42 @@ def lung_mask(hu: np.ndarray, spacing: Optional[Tuple[float, float, float]] = No
     else:
         sides = np.where(lungs, by_midline, 0).astype(np.uint8)
     return sides, midline
+
+
+def _domes(holes: np.ndarray, outside: np.ndarray, min_area: int) -> np.ndarray:
+    """The holes of the lung mask that are the diaphragm's domes, not lung.
+
+    Near the lung bases an axial slice cuts the liver's or the spleen's dome, or the
+    stomach under the left hemidiaphragm, as an island of tissue surrounded by lung:
+    filling the holes of the slice would make it lung. Going from the feet to the head,
+    a hole of at least ``min_area`` pixels that lies for at least half of its area on
+    what the slice below (towards the feet) has outside the lungs (the abdomen) is a
+    dome, and so is a hole of any size that lies on a dome of the slice below (up to the
+    dome's tip). Vessels are smaller; a lesion enclosed by lung has lung or the next
+    lesion slice below it.
+
+    Args:
+        holes: (D, H, W) the pixels that hole filling added to the lung mask.
+        outside: (D, H, W) the body outside the filled lung mask.
+        min_area: the smallest dome cross-section, in pixels.
+    """
+    domes = np.zeros_like(holes)
+    for k in range(1, holes.shape[0]):
+        if not holes[k].any():
+            continue
+        labels, n = ndimage.label(holes[k])
+        if n == 0:
+            continue
+        area = np.bincount(labels.ravel(), minlength=n + 1)
+        on_abdomen = np.bincount(labels.ravel(), weights=outside[k - 1].ravel(),
+                                 minlength=n + 1)
+        on_dome = np.bincount(labels.ravel(), weights=domes[k - 1].ravel(), minlength=n + 1)
+        # a dome starts large on the abdomen, then narrows to its tip slice by slice
+        dome = (((area >= max(min_area, 1)) & (on_abdomen >= 0.5 * area))
+                | (on_dome + on_abdomen >= 0.5 * area) & (on_dome > 0))
+        dome[0] = False
+        domes[k] = dome[labels]
+    return domes
 
 
 def side_by_midline(shape: Tuple[int, int, int], midline: np.ndarray) -> np.ndarray:

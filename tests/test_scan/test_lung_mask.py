@@ -52,3 +52,28 @@ def test_lungs_that_touch_are_split_at_the_body_midline():
     assert (sides[:, 10:30, 10:30] == RIGHT).all() and (sides[:, 10:30, 30:50] == LEFT).all()
     with pytest.raises(ValueError, match='expected \\(slices, rows, columns\\)'):
         lung_mask(hu[0])
+
+
+def test_the_diaphragm_domes_are_not_lung_but_vessels_and_lesions_are():
+    """Slices 0-1 are abdomen; from slice 2 two lungs, the right one surrounding the
+    liver's dome (a large disc on slice 2, smaller on 3), a vessel (slice 4) and a
+    lesion on lung (slice 5): 1 mm pixels, 2 mm slices."""
+    yy, xx = np.mgrid[:96, :96]
+    hu = np.full((6, 96, 96), -1000, np.float32)
+    hu[:, 8:88, 4:92] = 40  # the body
+    for k in range(2, 6):
+        hu[k, 20:76, 12:44] = -850  # right lung (image left)
+        hu[k, 20:76, 52:84] = -850  # left lung
+    dome = {2: 14, 3: 6}
+    for k, r in dome.items():
+        hu[k][np.hypot(yy - 48, xx - 28) < r] = 50
+    hu[4][np.hypot(yy - 30, xx - 28) < 3] = 40  # a vessel, 28 mm2
+    hu[5][np.hypot(yy - 60, xx - 28) < 12] = 0  # a lesion, 452 mm2, lung below it
+    sides, _ = lung_mask(hu, (2.0, 1.0, 1.0), closing_mm=0)
+    lung = sides > 0
+    for k, r in dome.items():  # the dome, to its tip, left out
+        assert not lung[k][np.hypot(yy - 48, xx - 28) < r - 1].any()
+    assert lung[4, 30, 28] and lung[5, 60, 28]  # vessel and lesion filled in
+    assert not lung[:2].any()
+    # without the dome rule the first dome slice would be filled in as lung
+    assert lung_mask(hu, (2.0, 1.0, 1.0), closing_mm=0, min_dome_mm2=1e9)[0][2, 48, 28] > 0
