@@ -108,7 +108,11 @@ def main(argv=None) -> int:
         lesion_margin_mm=args.lesion_margin_mm, checkpoint=args.checkpoint,
         progress=not args.no_progress)
     analysis.timings['total_with_model_load'] = time.perf_counter() - start
-    paths, errors = write_report(analysis, args.out_dir, overwrite=args.overwrite)
+    try:
+        paths, errors = write_report(analysis, args.out_dir, overwrite=args.overwrite)
+    except (OutputFolderError, OSError) as exc:  # e.g. the folder appeared meanwhile
+        print(f'error: no report written to {args.out_dir}: {exc}', file=sys.stderr)
+        return 2
     scan, burden, counts = analysis.scan, analysis.burden['total'], analysis.counts
     print(f'{args.input}: {counts["slices"]} slices, {counts["analysed"]} analysed, '
           f'{counts["skipped_no_lung"]} without lung')

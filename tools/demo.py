@@ -162,14 +162,16 @@ def analyse_phantom_scan(model, checkpoint: str, data_root: str, seed: int, out_
     start = time.time()
     analysis = analyze_scan(model, osp.join(folder, 'dicom'), batch_size=4,
                             checkpoint=checkpoint)
-    paths, _ = write_report(analysis, out_dir, overwrite=True)
+    paths, errors = write_report(analysis, out_dir, overwrite=True)
+    for error in errors.values():
+        print(f'[demo] scan report: not written: {error}')
     total = analysis.burden['total']
     return {'input': osp.join(folder, 'dicom'), 'truth_class': truth['cls'],
             'truth_lesion_ml': truth['ml']['lesion'],
             'truth_lesion_percent': truth['lesion_percent_of_lung'],
             'class': analysis.scan['class'] if analysis.scan else None,
             'lesion_ml': total['lesion_ml'], 'lesion_percent': total['lesion_percent'] or 0.0,
-            'seconds': time.time() - start, 'report': paths['html']}
+            'seconds': time.time() - start, 'report': paths.get('html')}
 
 
 def print_table(metrics: dict, warmup: tuple, joint: tuple, total_s: float,

@@ -46,6 +46,7 @@ from mmdet_covid.utils import reuse_freed_memory
 from mmdet_covid.datasets import LoadCTSlice
 from mmdet_covid.datasets.ct_io import CTInputWarning
 from mmdet_covid.utils.provenance import training_notices
+from mmdet_covid.utils.spreadsheet import spreadsheet_safe
 
 
 def slice_label(item) -> str:
@@ -98,7 +99,9 @@ class RowWriter:
             probs = row.get('probabilities') or {}
             flat = dict(row, **{f'p_{c}': probs.get(c) for c in self.classes})
             flat['warnings'] = ' | '.join(row.get('warnings') or ())
-            self.csv.writerow({k: v for k, v in flat.items() if k in self.csv.fieldnames})
+            # names and messages come from the input: no spreadsheet formulas
+            self.csv.writerow({k: spreadsheet_safe(v) for k, v in flat.items()
+                               if k in self.csv.fieldnames})
         else:
             self.file.write(json.dumps(row) + '\n')
         self.file.flush()

@@ -18,6 +18,7 @@ from ..scan import (LABEL_NAMES, assign_sides, lesion_burden, lesion_labels, lun
                     scan_class)
 from ..scan.lesion_placement import (CAVITY_REACH_MM, LESION_MARGIN_MM, MIN_LUNG_SHARE,
                                      lung_lesions, margin_pixels, near_lung, thoracic_cavity)
+from ..scan.lung_mask import DOME_MM2
 from ..scan.model_grid import ModelGrid, model_input_size
 from ..scan.report import RESEARCH_USE
 from ..utils.provenance import model_pixel_mm, training_notices
@@ -111,21 +112,20 @@ def _size(pixels: np.ndarray, volume: CTVolume) -> str:
     return f'{float((pixels * volume.slice_voxel_ml).sum()):.1f} mL'
 
 
-def _body_box(hu: np.ndarray, indices: np.ndarray) -> Optional[tuple]:
-    """(y0, x0, y1, x1) of everything denser than air over the slices ``indices``."""
-    if not len(indices):
-        return None
-    dense = (hu[indices] > -500).any(axis=0)
-    rows, cols = np.flatnonzero(dense.any(axis=1)), np.flatnonzero(dense.any(axis=0))
+def _box(mask: np.ndarray) -> Optional[tuple]:
+    """(y0, x0, y1, x1) of a (D, H, W) mask over all its slices (end exclusive), or None."""
+    seen = mask.any(axis=0)
+    rows, cols = np.flatnonzero(seen.any(axis=1)), np.flatnonzero(seen.any(axis=0))
     if not len(rows):
         return None
     return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
 
 
-def model_grid(model: nn.Module, volume: CTVolume, indices: np.ndarray, notes: List[str],
+def model_grid(model: nn.Module, volume: CTVolume, lungs: np.ndarray, notes: List[str],
                training_data: Optional[dict]) -> Optional[ModelGrid]:
-    """The :class:`ModelGrid` of a scan, or None (slices given to the model as they
-    are); what it does, and why not, is added to ``notes`` / returned for the report."""
+    """The :class:`ModelGrid` of a scan (centred on its ``lungs``, a (D, H, W) mask), or
+    None (slices given to the model as they are); what it does, and why not, is added to
+    ``notes``."""
     canvas = model_input_size(inference_steps(model.cfg))
     target = model_pixel_mm(training_data)
     if volume.spacing is None or canvas is None or target is None:
@@ -134,8 +134,9 @@ def model_grid(model: nn.Module, volume: CTVolume, indices: np.ndarray, notes: L
                          'trained at: slices are given to the model as they are (their '
                          f'field of view stretched to {canvas[0]}x{canvas[1]} pixels)')
         return None
+    lung_box = _box(lungs)
     grid = ModelGrid.build(volume.hu.shape[1:], volume.spacing[1:], target,
-                           (canvas[1], canvas[0]), _body_box(volume.hu, indices))
+                           (canvas[1], canvas[0]), lung_box)
     if grid.identity:
         return grid
     notes.append(f'Slices resampled from {volume.spacing[2]:.3f} mm to {target:.3f} mm pixels '
@@ -146,10 +147,14 @@ def model_grid(model: nn.Module, volume: CTVolume, indices: np.ndarray, notes: L
                      f'{COARSE_PIXELS:g} times coarser than the model\'s ({target:.2f} mm): '
                      'lesion edges are coarser than in training and small lesions may be '
                      'over- or under-sized')
-    cut = grid.cropped_mm(volume.spacing[1:])
+    whole = (0, 0) + tuple(volume.hu.shape[1:])
+    cut = grid.outside_mm(whole, volume.spacing[1:])
     if cut > 0:
-        notes.append(f'The field of view is wider than the model\'s canvas: up to {cut:.0f} '
-                     'mm at its edges (outside the body box) is not seen by the model')
+        lung_cut = grid.outside_mm(lung_box, volume.spacing[1:]) if lung_box else 0.0
+        notes.append(f'The field of view is wider than the model\'s canvas, centred on the '
+                     f'lungs: up to {cut:.0f} mm at the edges of the slices is not seen by the '
+                     'model' + (f', the lungs themselves up to {lung_cut:.0f} mm' if lung_cut > 0
+                                else ' (none of the lungs)'))
     return grid
 
 
@@ -180,7 +185,8 @@ def analyze_scan(model: nn.Module, source: Union[str, CTVolume], batch_size: int
                  min_lesion_slices: int = 1, consolidation_hu: float = -300.0,
                  lung_threshold_hu: float = -500.0, min_lung_fraction: float = 0.05,
                  lesion_margin_mm: float = LESION_MARGIN_MM,
-                 min_lung_share: float = MIN_LUNG_SHARE, checkpoint: Optional[str] = None, allow_non_ct: bool = False,
+                 min_lung_share: float = MIN_LUNG_SHARE, checkpoint: Optional[str] = None,
+                 allow_non_ct: bool = False,
                  progress: bool = False) -> ScanAnalysis:
     """Analyse one CT scan with an SSM.
 
@@ -218,7 +224,11 @@ def analyze_scan(model: nn.Module, source: Union[str, CTVolume], batch_size: int
     timings['read'] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    sides, midline = lung_mask(volume.hu, volume.spacing, lung_threshold_hu)
+    # the domes of the diaphragm are found going from the feet to the head: not in a
+    # folder of images, whose name order may run either way
+    sides, midline = lung_mask(volume.hu, volume.spacing, lung_threshold_hu,
+                               min_dome_mm2=float('inf') if volume.kind == 'images' else
+                               DOME_MM2)
     lung_area = (sides > 0).sum(axis=(1, 2))
     has_lung = lung_area >= min_lung_fraction * max(int(lung_area.max()), 1)
     has_lung &= lung_area > 0
@@ -231,7 +241,7 @@ def analyze_scan(model: nn.Module, source: Union[str, CTVolume], batch_size: int
 
     t0 = time.perf_counter()
     training_data = getattr(model, 'training_data', None)
-    grid = model_grid(model, volume, analysed, notes, training_data)
+    grid = model_grid(model, volume, sides[analysed] > 0, notes, training_data)
     depth = volume.hu.shape[0]
     lesions = np.zeros(volume.hu.shape, bool)
     classes = tuple(model.classifier.classes)

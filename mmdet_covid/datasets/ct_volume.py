@@ -90,6 +90,9 @@ class CTVolume:
             (:func:`slice_extents`), or None without physical units.
         slice_z_mm: (D,) RAS z (mm, feet to head) of each slice's first voxel, or None
             without physical units.
+        slice_positions_mm: (D,) distance of each slice from the first along the slice
+            normal (mm, increasing), what :meth:`even_grid` is built on; None without
+            physical units.
     """
     hu: np.ndarray
     spacing: Optional[Tuple[float, float, float]]
@@ -103,11 +106,14 @@ class CTVolume:
     nifti_header: object = None
     slice_thickness: Optional[np.ndarray] = None
     slice_z_mm: Optional[np.ndarray] = None
+    slice_positions_mm: Optional[np.ndarray] = None
 
     def __post_init__(self) -> None:
         depth = self.hu.shape[0]
         if self.spacing is not None and self.slice_thickness is None:
             self.slice_thickness = np.full(depth, float(self.spacing[0]))
+        if self.spacing is not None and self.slice_positions_mm is None:
+            self.slice_positions_mm = float(self.spacing[0]) * np.arange(depth, dtype=float)
         if self.affine is not None and self.slice_z_mm is None:
             k = np.arange(depth, dtype=np.float64)
             self.slice_z_mm = (self.affine @ np.stack(
@@ -152,14 +158,15 @@ class CTVolume:
 
     def even_grid(self) -> Tuple[np.ndarray, np.ndarray]:
         """The even grid of an unevenly spaced scan at the median spacing, from its first
-        slice to its last: which input slice fills each grid slice (-1: none lies within
-        half a spacing) and the grid's z (mm)."""
+        slice to its last along the slice normal (the grid :attr:`affine` describes):
+        which input slice fills each grid slice (-1: none lies within half a spacing)
+        and the grid slices' distances from the first (mm)."""
         dz = float(self.spacing[0])
-        z = self.slice_z_mm
-        n = int(round((z[-1] - z[0]) / dz)) + 1
-        grid = z[0] + dz * np.arange(n)
-        nearest = np.abs(grid[:, None] - z[None, :]).argmin(axis=1)
-        far = np.abs(z[nearest] - grid) > 0.5 * dz * (1 + 1e-6)
+        pos = self.slice_positions_mm
+        n = int(round((pos[-1] - pos[0]) / dz)) + 1
+        grid = pos[0] + dz * np.arange(n)
+        nearest = np.abs(grid[:, None] - pos[None, :]).argmin(axis=1)
+        far = np.abs(pos[nearest] - grid) > 0.5 * dz * (1 + 1e-6)
         return np.where(far, -1, nearest), grid
 
     def to_nifti(self, labels: np.ndarray):

@@ -49,5 +49,8 @@ def read_data_source(ann_file: str) -> Optional[dict]:
         value = (content.get(section) or {}).get(SOURCE_KEY) if isinstance(
             content, dict) else None
         if isinstance(value, dict):
+            if value.get('synthetic') not in (True, False, None):
+                raise ValueError(f'{ann_file}: {section}.{SOURCE_KEY}.synthetic is '
+                                 f'{value["synthetic"]!r}; expected true, false or null')
             return value
     return None

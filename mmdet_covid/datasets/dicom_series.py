@@ -276,10 +276,14 @@ def read_dicom_series(folder: str, series_uid: Optional[str] = None,
         raise CTReadError(f'{folder}: {kept[i][0]} and {kept[i + 1][0]} lie at the same '
                           f'position ({along[i]:.3f} mm along the slice normal); expected one '
                           'slice per position (two acquisitions in one series?)')
+    offsets = np.abs(along - along[0])  # along the slice normal, feet to head
     if len(gaps):
-        dz = float(np.median(gaps))
-        thickness = slice_extents(np.abs(along - along[0]))
-        uneven = np.abs(gaps - dz) > 0.1 * dz
+        median = float(np.median(gaps))
+        thickness = slice_extents(offsets)
+        uneven = np.abs(gaps - median) > 0.1 * median
+        # evenly spaced: the mean gap, so that the affine reaches the last slice exactly
+        # (positions rounded in the headers make gaps of 0.62 and 0.63 mm)
+        dz = median if uneven.any() else float(offsets[-1] / (len(offsets) - 1))
         if uneven.any():
             notes.append(f'{folder}: uneven slice spacing: {int(uneven.sum())} of {len(gaps)} '
                          f'gaps differ from the median {dz:.3f} mm by more than 10% (missing '
@@ -325,7 +329,8 @@ def read_dicom_series(folder: str, series_uid: Optional[str] = None,
     # the mean step from the first slice to the last, scaled to the median gap: the
     # slice direction of a tilted gantry is kept
     step = (last - first) * (dz / span) if span > 0 else normal * dz
-    tilt = float(np.degrees(np.arccos(min(1.0, abs(np.dot(step, normal)) / dz))))
+    tilt = float(np.degrees(np.arccos(min(1.0, abs(np.dot(step, normal))
+                                          / np.linalg.norm(step)))))
     if tilt > 1.0:
         notes.append(f'{folder}: the slices are sheared by {tilt:.1f} degrees (gantry tilt); '
                      'volumes are exact, lesions.nii.gz carries the sheared affine')
@@ -362,4 +367,4 @@ def read_dicom_series(folder: str, series_uid: Optional[str] = None,
                     affine=LPS_TO_RAS @ lps, source=folder, kind='dicom',
                     slice_names=[osp.relpath(p, folder) for p, _, _ in kept],
                     series=dict(info, datasets=headers), warnings=notes,
-                    slice_thickness=thickness, slice_z_mm=slice_z)
+                    slice_thickness=thickness, slice_z_mm=slice_z, slice_positions_mm=offsets)

@@ -6,8 +6,9 @@ volumes are written back on the input's own voxel grid. Its geometry is checked 
 the header before the voxels are read:
 
 * voxel sizes (``pixdim[1:4]``, read raw: nibabel would make a 0 into 1) must be positive
-  unless an sform or qform places the voxels, and the affine must be invertible: a zero
-  slice spacing is an error, never a silent 1 mm; the spacing used is the affine's;
+  unless an sform places the voxels (a qform's scale is pixdim itself), and the affine
+  must be invertible: a zero slice spacing is an error, never a silent 1 mm; the spacing
+  used is the affine's;
 * the slice axis must lie within :data:`~.dicom_series.AXIAL_COSINE` of the feet-head
   axis (a volume stored along another axis is sliced along the one that is axial; a
   strongly oblique one cannot be sliced axially and is refused); an obliquity above 1
@@ -47,12 +48,11 @@ def check_nifti_geometry(img, path: str) -> List[str]:
     if not all(np.isfinite(z) and z > 0 for z in zooms):
         message = (f'{path}: voxel sizes (pixdim[1:{len(shape) + 1}]) '
                    f'{[round(z, 6) for z in zooms]} mm')
-        if not (int(raw['sform_code']) or int(raw['qform_code'])):
-            raise CTReadError(message + '; expected positive sizes, and no sform or qform '
-                              'gives the grid instead: a zero slice spacing leaves the volumes '
+        if not int(raw['sform_code']):  # a qform's scale is pixdim itself
+            raise CTReadError(message + '; expected positive sizes, and no sform gives the '
+                              'grid instead: a zero slice spacing leaves the volumes '
                               'undefined')
-        notes.append(message + ': not positive; the spacing is taken from the '
-                     f'{"sform" if int(raw["sform_code"]) else "qform"} affine')
+        notes.append(message + ': not positive; the spacing is taken from the sform')
     if len(shape) == 2:  # one axial slice
         check_size(path, 1, shape[1], shape[0], where='its header')
         return notes

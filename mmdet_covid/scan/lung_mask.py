@@ -28,6 +28,8 @@ import numpy as np
 from scipy import ndimage
 
 RIGHT, LEFT = 1, 2  # label values of the side map
+# The smallest cross-section (mm2) of a diaphragm dome that the lung bases surround.
+DOME_MM2 = 300.0
 SIDE_NAMES = {RIGHT: 'right', LEFT: 'left'}
 
 # in-plane connectivity only (components of each slice), and full 3-D connectivity
@@ -71,7 +73,7 @@ def _close_per_slice(mask: np.ndarray, radius: int) -> np.ndarray:
 def lung_mask(hu: np.ndarray, spacing: Optional[Tuple[float, float, float]] = None,
               threshold: float = -500.0, min_component: float = 0.1,
               closing_mm: float = 5.0,
-              min_dome_mm2: float = 300.0) -> Tuple[np.ndarray, np.ndarray]:
+              min_dome_mm2: float = DOME_MM2) -> Tuple[np.ndarray, np.ndarray]:
     """Lung mask of a scan, each voxel labelled with its side.
 
     Args:
@@ -116,7 +118,7 @@ def lung_mask(hu: np.ndarray, spacing: Optional[Tuple[float, float, float]] = No
     filled = _fill_holes_per_slice(closed)
     pixel_mm2 = (float(spacing[1]) * float(spacing[2]) if spacing is not None
                  else (360.0 / hu.shape[2]) ** 2)
-    domes = _domes(filled & ~closed, body & ~filled, int(min_dome_mm2 / pixel_mm2))
+    domes = _domes(filled & ~closed, body & ~filled, min_dome_mm2 / pixel_mm2)
     lungs = filled & ~domes
 
     columns = np.arange(hu.shape[2])[None, None, :]
@@ -138,7 +140,7 @@ def lung_mask(hu: np.ndarray, spacing: Optional[Tuple[float, float, float]] = No
     return sides, midline
 
 
-def _domes(holes: np.ndarray, outside: np.ndarray, min_area: int) -> np.ndarray:
+def _domes(holes: np.ndarray, outside: np.ndarray, min_area: float) -> np.ndarray:
     """The holes of the lung mask that are the diaphragm's domes, not lung.
 
     Near the lung bases an axial slice cuts the liver's or the spleen's dome, or the
@@ -167,7 +169,7 @@ def _domes(holes: np.ndarray, outside: np.ndarray, min_area: int) -> np.ndarray:
                                  minlength=n + 1)
         on_dome = np.bincount(labels.ravel(), weights=domes[k - 1].ravel(), minlength=n + 1)
         # a dome starts large on the abdomen, then narrows to its tip slice by slice
-        dome = (((area >= max(min_area, 1)) & (on_abdomen >= 0.5 * area))
+        dome = (((area >= max(min_area, 1.0)) & (on_abdomen >= 0.5 * area))
                 | (on_dome + on_abdomen >= 0.5 * area) & (on_dome > 0))
         dome[0] = False
         domes[k] = dome[labels]

@@ -62,8 +62,9 @@ class ModelGrid:
             pixel_mm: (row, column) spacing of its pixels.
             model_pixel_mm: the spacing the model was trained at.
             canvas: (H, W) of the model's input.
-            body_box: (y0, x0, y1, x1) of the body over the whole scan (input pixels,
-                end exclusive), centred on the canvas; default the slice's centre.
+            body_box: (y0, x0, y1, x1) of what must be seen over the whole scan (input
+                pixels, end exclusive; the lungs), centred on the canvas; default the
+                slice's centre.
         """
         h, w = input_shape
         factor = (pixel_mm[0] / model_pixel_mm, pixel_mm[1] / model_pixel_mm)
@@ -89,15 +90,17 @@ class ModelGrid:
         return (self.resampled == self.input_shape == self.canvas
                 and all(abs(f - 1.0) < SAME_PIXEL for f in self.factor))
 
-    def cropped_mm(self, pixel_mm: Tuple[float, float]) -> float:
-        """The most millimetres of the slice cut off on one side by the canvas (0 when the
-        whole slice fits)."""
-        cut = 0.0
+    def outside_mm(self, box: Tuple[int, int, int, int], pixel_mm: Tuple[float, float]) -> float:
+        """The most millimetres by which ``box`` (y0, x0, y1, x1 in input pixels, end
+        exclusive; the whole slice by default) sticks out of the canvas on any one side (0
+        when the canvas covers it)."""
+        out = 0.0
         for axis in range(2):
-            lost = max(0, self.offset[axis]) + max(
-                0, self.resampled[axis] - self.offset[axis] - self.canvas[axis])
-            cut = max(cut, lost / self.factor[axis] * pixel_mm[axis])
-        return cut
+            start = box[axis] * self.factor[axis]
+            end = box[axis + 2] * self.factor[axis]
+            beyond = max(self.offset[axis] - start, end - self.offset[axis] - self.canvas[axis])
+            out = max(out, beyond / self.factor[axis] * pixel_mm[axis])
+        return max(out, 0.0)
 
     def to_model(self, hu: np.ndarray) -> np.ndarray:
         """One slice (H, W) in HU on the model's canvas (air outside the slice)."""

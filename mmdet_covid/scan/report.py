@@ -1,5 +1,6 @@
 """Writing a scan analysis: report.json, slices.csv, lesions.nii.gz, DICOM-SEG, report.html."""
 import base64
+import copy
 import csv
 import html
 import io
@@ -11,6 +12,7 @@ import numpy as np
 
 from ..datasets.ct_io import apply_window
 from ..engine.fileio import atomic_write_json, check_output_folder, staged_folder
+from ..utils.spreadsheet import spreadsheet_safe
 from ..utils.strict_json import strict_json
 from ..version import __version__
 from .burden import CONSOLIDATION_LABEL, GGO_LABEL, LABEL_NAMES, ZONES
@@ -28,8 +30,6 @@ CSV_COLUMNS = ('index', 'name', 'z_mm', 'analysed', 'lung_pixels', 'lesion_pixel
 TYPE2_COPIED = ('PatientName', 'PatientID', 'PatientBirthDate', 'PatientSex',
                 'AccessionNumber', 'StudyID', 'StudyDate', 'StudyTime',
                 'ReferringPhysicianName')
-# A text cell starting with one of these is a formula to a spreadsheet.
-FORMULA_START = ('=', '+', '-', '@', '\t', '\r')
 
 
 def write_report(analysis, out_dir: str, key_slices: int = 3,
@@ -58,8 +58,9 @@ def write_report(analysis, out_dir: str, key_slices: int = 3,
     check_output_folder(out_dir, [analysis.volume.source], overwrite)
     names = dict(dicom_seg='lesions_seg.dcm', csv='slices.csv', nifti='lesions.nii.gz',
                  html='report.html', json='report.json')
+    empty_in_seg: List[str] = []
     writers = dict(
-        dicom_seg=lambda path: write_dicom_seg(analysis, path),
+        dicom_seg=lambda path: empty_in_seg.extend(write_dicom_seg(analysis, path) or ()),
         csv=lambda path: write_slices_csv(analysis.slices, analysis.scan, path),
         nifti=lambda path: nib.save(analysis.volume.to_nifti(analysis.lesion_labels), path),
         html=lambda path: write_html(analysis, path, key_slices, errors))
@@ -80,20 +81,14 @@ def write_report(analysis, out_dir: str, key_slices: int = 3,
         report = analysis.to_dict()
         report['outputs'] = dict(written, json=names['json'])
         report['output_errors'] = errors
+        if empty_in_seg:
+            report['dicom_seg_empty_attributes'] = empty_in_seg  # absent from the source
         try:
             atomic_write_json(strict_json(report), osp.join(staged, names['json']))
             written['json'] = names['json']
         except Exception as exc:
             errors['json'] = f'{names["json"]}: {exc.__class__.__name__}: {exc}'
     return {kind: osp.join(out_dir, name) for kind, name in written.items()}, errors
-
-
-def _cell(value):
-    """A CSV cell: a text that a spreadsheet would run as a formula is quoted with a
-    leading apostrophe (OWASP's advice against CSV injection); numbers stay numbers."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
 
 
 def write_slices_csv(slices: List[dict], scan: Optional[dict], path: str) -> None:
@@ -103,7 +98,7 @@ def write_slices_csv(slices: List[dict], scan: Optional[dict], path: str) -> Non
         writer.writerow(list(CSV_COLUMNS) + [f'p_{c}' for c in classes])
         for row in slices:
             probs = row.get('probabilities', {})
-            writer.writerow([_cell('' if row.get(c) is None else row.get(c))
+            writer.writerow([spreadsheet_safe('' if row.get(c) is None else row.get(c))
                              for c in CSV_COLUMNS] + [probs.get(c, '') for c in classes])
 
 
@@ -114,19 +109,19 @@ def seg_source_headers(datasets: list) -> Tuple[list, List[str]]:
     absent = [key for key in TYPE2_COPIED if key not in datasets[0]]
     copies = []
     for ds in datasets:
-        copy = ds.copy()
+        header = copy.deepcopy(ds)  # Dataset.copy() shares the elements with ds
         for key in TYPE2_COPIED:
-            if key not in copy:
-                setattr(copy, key, '')
-        copies.append(copy)
+            if key not in header:
+                setattr(header, key, '')
+        copies.append(header)
     return copies, absent
 
 
-def write_dicom_seg(analysis, path: str) -> None:
+def write_dicom_seg(analysis, path: str) -> List[str]:
     """The lesion labels as a DICOM Segmentation object (highdicom) referencing the source
     series: segment 1 ground-glass opacity, 2 consolidation; frames in the source
     images' own pixel orientation. Patient and study attributes absent from an
-    anonymised source are written empty."""
+    anonymised source are written empty; returns their names."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
@@ -137,7 +132,7 @@ def write_dicom_seg(analysis, path: str) -> None:
         labels = labels[:, :, ::-1]
     if flips.get('rows'):
         labels = labels[:, ::-1, :]
-    sources, _ = seg_source_headers(series['datasets'])
+    sources, absent = seg_source_headers(series['datasets'])
     algorithm = hd.AlgorithmIdentificationSequence(
         name='mmdet-covid Single Shot Model', version=__version__,
         family=codes.cid7162.ArtificialIntelligence)
@@ -159,6 +154,7 @@ def write_dicom_seg(analysis, path: str) -> None:
         device_serial_number='none', series_description='SSM lesions (research use only)',
         omit_empty_frames=True)
     seg.save_as(path)
+    return absent
 
 
 # ---------------------------------------------------------------------- HTML
@@ -260,7 +256,7 @@ def _training_html(model: dict) -> str:
         if not info:
             items.append(f'<li>{what}: not trained in this run</li>')
             continue
-        kind = {True: 'synthetic', False: 'real CT', None: 'not recorded'}[info.get('synthetic')]
+        kind = {True: 'synthetic', False: 'real CT'}.get(info.get('synthetic'), 'not recorded')
         pixel = info.get('model_pixel_mm')
         items.append(f"<li>{what}: {e(str(info.get('name')))} ({kind}; "
                      f"{info.get('samples')} samples"
@@ -322,9 +318,10 @@ Ground glass: lesion voxels below {settings['consolidation_hu']:g} HU; consolida
 above. Lung: classical mask (HU threshold {settings['lung_threshold_hu']:g}, connected
 components, holes filled; not a trained lung model) plus the lesions found inside the
 thoracic cavity ({counts['lesion_voxels_added_to_lung']} lesion voxels added). A detection
-counts only where it comes within {settings['lesion_margin_mm']:g} mm of the lung:
-{counts['detections_outside_lung']} detection(s) outside it were not counted. Zones: thirds
-of each lung's extent along the body axis.</p>
+counts only when at least {settings['min_lung_share']:.0%} of its pixels lie within
+{settings['lesion_margin_mm']:g} mm of the lung: {counts['detections_outside_lung']}
+detection(s) lying mostly outside it were not counted. Zones: thirds of each lung's extent
+along the body axis.</p>
 <h2>Along the scan</h2>
 <img src="data:image/png;base64,{_profile_figure(analysis)}">
 <h2>Key slices (most lesion area)</h2>

@@ -8,11 +8,11 @@ its field of view and the millimetres per model pixel, and the config.
 and the inferencer show wherever a task was trained on the phantom, on unknown data or
 not at all: its output is not validated on real CT.
 """
+import os.path as osp
+import zipfile
 from typing import List, Optional
 
 import torch
-
-from .checkpoint_safety import check_checkpoint_file
 
 TRAINING_DATA_KEY = 'training_data'
 TASKS = (('seg', 'lesion segmentation', 'lesions and their burden'),
@@ -21,9 +21,17 @@ TASKS = (('seg', 'lesion segmentation', 'lesions and their burden'),
 
 def read_checkpoint_meta(path: str) -> dict:
     """A checkpoint's ``meta`` dict (``{}`` without one), read with ``weights_only`` and
-    the package's allow-list (nothing in the file is executed), memory-mapped."""
-    check_checkpoint_file(path)
-    checkpoint = torch.load(path, map_location='cpu', weights_only=True, mmap=True)
+    the package's allow-list (nothing in the file is executed): a local zip checkpoint
+    memory-mapped (its tensors are not read), an older local one whole, a URL through
+    mmengine's loaders, as ``init_detector`` reads it."""
+    if '://' in path:
+        from mmengine.runner.checkpoint import _load_checkpoint
+        checkpoint = _load_checkpoint(path, map_location='cpu')
+    else:
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'checkpoint {path!r} does not exist')
+        checkpoint = torch.load(path, map_location='cpu', weights_only=True,
+                                mmap=zipfile.is_zipfile(path))
     meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
     return meta if isinstance(meta, dict) else {}
 
@@ -62,7 +70,7 @@ def training_notices(training_data: Optional[dict]) -> List[str]:
             notices.append(f'The {model} was trained on {info.get("name")}, synthetic data, '
                            f'and never saw a real CT: its {output} are not validated on '
                            'real CT.')
-        elif info.get('synthetic') is None:
+        elif info.get('synthetic') is not False:  # None, or anything but a plain False
             notices.append(f'The {model} was trained on {info.get("name")}, not recorded as '
                            f'real or synthetic: its {output} are not validated on real CT.')
     return notices

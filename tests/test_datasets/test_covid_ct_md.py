@@ -36,3 +36,22 @@ def test_a_real_series_is_read_in_order_with_its_geometry(covid_ct_md, subject):
     assert -900 < float(np.median(vol.hu)) < 0
     # anonymised: the type-2 patient attributes are absent
     assert 'PatientName' not in vol.series['datasets'][0]
+
+
+def test_the_slice_labels_of_the_sample(covid_ct_md):
+    from mmdet_covid.datasets.covid_ct_md import read_slice_labels
+
+    labels = read_slice_labels(covid_ct_md)
+    assert {s: (v['class'], len(v['infected']), sum(v['infected'].values()))
+            for s, v in labels.items()} == {'P001': ('COVID-19', 148, 80),
+                                            'cap001': ('CAP', 168, 30),
+                                            'normal001': ('Normal', 154, 0)}
+
+
+def test_a_malformed_label_row_is_named(tmp_path):
+    from mmdet_covid.datasets.covid_ct_md import read_slice_labels
+
+    (tmp_path / 'slice_labels.csv').write_text('class,subject,file,infected\n'
+                                                'Normal,n1,a.dcm,0\nNormal,n1,b.dcm,yes\n')
+    with pytest.raises(ValueError, match=r'slice_labels.csv:3: .*expected the columns'):
+        read_slice_labels(str(tmp_path))

@@ -142,7 +142,8 @@ def test_folder_of_8bit_slices_in_natural_order_without_units(tmp_path):
     assert vol.slice_names == ['s2.png', 's10.png', 's11.png']
     assert vol.spacing is None and vol.voxel_ml is None and not vol.hu_exact
     np.testing.assert_allclose(vol.hu[:, 0, 0], [-900, -600, -300], atol=1500 / 255)
-    with pytest.raises(CTReadError, match='--series 1.2 given, but the folder holds no DICOM series'):
+    with pytest.raises(CTReadError,
+                       match='--series 1.2 given, but the folder holds no DICOM series'):
         read_ct_volume(str(tmp_path), series_uid='1.2')
     with pytest.raises(CTReadError, match='does not exist'):
         read_ct_volume(str(tmp_path / 'missing'))

@@ -257,3 +257,29 @@ def test_series_uid_of_another_folder_kind(tmp_path):
     nib.save(nib.Nifti1Image(np.full((8, 8, 2), -1000, np.int16), np.eye(4)), nifti)
     with pytest.raises(CTReadError, match='--series 1.2 given, but the input is a NIfTI'):
         read_ct_volume(str(nifti), series_uid='1.2')
+
+
+def test_rounded_positions_keep_the_affine_on_the_last_slice(series):
+    """Positions rounded in the headers (0.62 / 0.63 mm gaps) are even spacing; the
+    affine steps by the mean gap, so its last slice lies on the last position."""
+    folder, names = series
+    for k, name in enumerate(names):
+        ds = pydicom.dcmread(folder / name)
+        x, y, _ = (float(v) for v in ds.ImagePositionPatient)
+        ds.ImagePositionPatient = [x, y, round(k * 0.625, 2)]
+        ds.save_as(folder / name)
+    vol = read_ct_volume(str(folder))
+    assert not vol.uneven and vol.spacing[0] == pytest.approx(round(11 * 0.625, 2) / 11)
+    assert (vol.affine @ [0, 0, 11, 1])[2] == pytest.approx(round(11 * 0.625, 2))
+
+
+def test_a_tilted_gantry_is_named(series):
+    folder, names = series
+    for k, name in enumerate(names):
+        ds = pydicom.dcmread(folder / name)
+        x, y, z = (float(v) for v in ds.ImagePositionPatient)
+        ds.ImagePositionPatient = [x, y + z * np.tan(np.radians(15)), z]  # slices shifted
+        ds.save_as(folder / name)
+    with pytest.warns(CTInputWarning, match=r'sheared by 15\.0 degrees \(gantry tilt\)'):
+        vol = read_ct_volume(str(folder))
+    assert vol.spacing[0] == pytest.approx(5.0)  # along the slice normal

@@ -48,6 +48,12 @@ def test_a_zero_slice_spacing_is_an_error_not_one_millimetre(tmp_path):
     with pytest.raises(CTReadError, match=r'voxel sizes \(pixdim\[1:4\]\) \[0\.7, 0\.7, 0\.0\] '
                                           r'mm; expected positive'):
         read_ct_volume(path)
+    # a qform's scale is pixdim itself: no rescue either
+    raw = bytearray(open(path, 'rb').read())
+    raw[252:254] = struct.pack('<h', 1)  # qform_code
+    open(path, 'wb').write(bytes(raw))
+    with pytest.raises(CTReadError, match='no sform gives the grid instead'):
+        read_ct_volume(path)
 
 
 def test_a_strongly_oblique_volume_is_refused_a_tilted_one_read_with_a_warning(tmp_path):

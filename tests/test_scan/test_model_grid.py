@@ -36,13 +36,15 @@ def test_finer_pixels_are_shrunk_and_masks_come_back_on_the_input_pixels():
 
 def test_a_small_field_of_view_is_padded_with_air_a_wide_one_cropped_around_the_body():
     grid = ModelGrid.build((100, 100), (1.0, 1.0), 1.0, (128, 128))
-    assert grid.offset == (-14, -14) and grid.cropped_mm((1.0, 1.0)) == 0
+    assert grid.offset == (-14, -14) and grid.outside_mm((0, 0, 100, 100), (1.0, 1.0)) == 0
     canvas = grid.to_model(np.zeros((100, 100), np.float32))
     assert canvas[0, 0] == -1024 and canvas[14, 14] == 0 and canvas[113, 113] == 0
     assert canvas[114, 114] == -1024
     # 200 px of 1 mm, body on the right: the 128 px canvas is centred on it
-    wide = ModelGrid.build((200, 200), (1.0, 1.0), 1.0, (128, 128), body_box=(50, 100, 150, 200))
-    assert wide.offset == (36, 72) and wide.cropped_mm((1.0, 1.0)) == 72
+    body = (50, 100, 150, 200)
+    wide = ModelGrid.build((200, 200), (1.0, 1.0), 1.0, (128, 128), body_box=body)
+    assert wide.offset == (36, 72) and wide.outside_mm((0, 0, 200, 200), (1.0, 1.0)) == 72
+    assert wide.outside_mm(body, (1.0, 1.0)) == 0  # the body is seen whole
     mask = np.zeros((1, 128, 128), bool)
     mask[0, 10, 20] = True
     back = wide.to_input(mask)

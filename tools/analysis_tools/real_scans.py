@@ -16,41 +16,11 @@ from the others (ROC AUC). ``--figure`` draws four slices per patient with the l
 Three patients are an anecdote, not a measurement of diagnostic accuracy.
 """
 import argparse
-import csv
-import json
 import os.path as osp
 import time
-from collections import defaultdict
-from typing import Dict, List, Sequence
+from typing import List
 
 import numpy as np
-
-
-def roc_auc(scores: Sequence[float], labels: Sequence[int]) -> float:
-    """Area under the ROC curve: the probability that a positive outscores a negative
-    (ties count half); NaN without both kinds."""
-    scores, labels = np.asarray(scores, float), np.asarray(labels, bool)
-    pos, neg = scores[labels], scores[~labels]
-    if not len(pos) or not len(neg):
-        return float('nan')
-    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
-    return float(greater / (len(pos) * len(neg)))
-
-
-def read_labels(data: str) -> Dict[str, dict]:
-    """``{subject: {'class': ..., 'infected': {file: 0/1}}}`` from slice_labels.csv."""
-    path = osp.join(data, 'slice_labels.csv')
-    subjects: Dict[str, dict] = defaultdict(lambda: dict(infected={}))
-    with open(path, newline='') as f:
-        for line, row in enumerate(csv.DictReader(f), start=2):
-            try:
-                subject = subjects[row['subject']]
-                subject['class'] = row['class']
-                subject['infected'][row['file']] = int(row['infected'])
-            except (KeyError, ValueError) as exc:
-                raise SystemExit(f'{path}:{line}: {exc}; expected the columns class, subject, '
-                                 'file, infected (0/1)')
-    return dict(subjects)
 
 
 def draw(analyses: List[tuple], path: str) -> None:
@@ -92,10 +62,11 @@ def main(argv=None) -> None:
     parser.add_argument('--figure', help='PNG of four slices per patient')
     parser.add_argument('--batch-size', type=int, default=8)
     args = parser.parse_args(argv)
-    import mmdet_covid  # noqa: F401
     from mmdet_covid.apis import analyze_scan, init_ssm
+    from mmdet_covid.datasets.covid_ct_md import read_slice_labels
+    from mmdet_covid.evaluation.functional import roc_auc
 
-    labels = read_labels(args.data)
+    labels = read_slice_labels(args.data)
     model = init_ssm(args.config, args.checkpoint)
     patients, pooled, analyses = {}, ([], []), []
     for subject, truth in sorted(labels.items()):
@@ -110,12 +81,12 @@ def main(argv=None) -> None:
                 marked.append(truth['infected'][row['name']])
         pooled[0].extend(scores)
         pooled[1].extend(marked)
-        total, counts = analysis.burden['total'], analysis.counts
+        total, counts, scan = analysis.burden['total'], analysis.counts, analysis.scan or {}
         patients[subject] = dict(
-            true_class=truth['class'], predicted_class=analysis.scan['class'],
-            probabilities=analysis.scan['probabilities'], slices=counts['slices'],
+            true_class=truth['class'], predicted_class=scan.get('class'),
+            probabilities=scan.get('probabilities'), slices=counts['slices'],
             analysed=counts['analysed'], infected_slices=int(sum(marked)),
-            lesion_slices=analysis.scan['lesion_slices'],
+            lesion_slices=scan.get('lesion_slices'),
             lung_ml=total['lung_ml'], lesion_ml=total['lesion_ml'],
             lesion_percent=total['lesion_percent'],
             detections_in_lung=counts['detections_in_lung'],

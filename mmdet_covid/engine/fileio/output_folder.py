@@ -48,6 +48,9 @@ def check_output_folder(out_dir: str, inputs: Sequence[str] = (),
             raise OutputFolderError(
                 f'--out-dir {out_dir}: it holds the input {source}; writing the report there '
                 'would replace the input. Choose another folder')
+    if osp.islink(osp.abspath(out_dir)):
+        raise OutputFolderError(f'--out-dir {out_dir}: a symbolic link; expected a folder '
+                                '(it would be replaced by one, not followed)')
     if osp.exists(out) and not osp.isdir(out):
         raise OutputFolderError(f'--out-dir {out_dir}: a file, not a folder')
     if osp.isdir(out) and os.listdir(out) and not overwrite:
@@ -82,16 +85,33 @@ def staged_folder(out_dir: str, overwrite: bool = False) -> Iterator[str]:
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
+    try:
+        _swap_in(staged, out, out_dir, overwrite)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+
+
+def _swap_in(staged: str, out: str, out_dir: str, overwrite: bool) -> None:
+    """Rename ``staged`` to ``out``; an existing ``out`` is moved aside first and put
+    back if the rename fails, so that one of the two reports is always in place."""
+    if osp.islink(out):
+        raise OutputFolderError(f'{out_dir}: a symbolic link; expected a folder (or nothing)')
     if osp.isdir(out) and os.listdir(out):
         if not overwrite:
-            shutil.rmtree(staged, ignore_errors=True)
             raise OutputFolderError(f'{out_dir}: appeared while the report was written; '
                                     'not replaced (--overwrite replaces it)')
+        parent, name = osp.split(out)
         old = osp.join(parent, f'.{name}.old-{os.getpid()}')
+        shutil.rmtree(old, ignore_errors=True)  # left by a killed run of this process id
         os.replace(out, old)
-        os.replace(staged, out)
+        try:
+            os.replace(staged, out)
+        except BaseException:
+            os.replace(old, out)  # the previous report back in place
+            raise
         shutil.rmtree(old, ignore_errors=True)
-    else:
-        if osp.isdir(out):
-            os.rmdir(out)
-        os.replace(staged, out)
+        return
+    if osp.isdir(out):
+        os.rmdir(out)
+    os.replace(staged, out)
