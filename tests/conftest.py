@@ -200,6 +200,17 @@ def covid_ct_md():
 
 
 @pytest.fixture(scope='session')
+def covid_semiseg():
+    """COVID-SemiSeg's labelled slices (Inf-Net's train / test split): its folder, or a
+    skip that says where it is looked for and where it comes from."""
+    folder = osp.join(REALDATA, 'covid_semiseg', 'Dataset')
+    if not osp.isdir(folder):
+        pytest.skip(f'real data absent: {folder} (COVID-SemiSeg, GitHub DengPingFan/Inf-Net; '
+                    'see docs/real_data.md)')
+    return folder
+
+
+@pytest.fixture(scope='session')
 def phantom_scans(tmp_path_factory):
     """Three whole-scan phantoms (COVID-19, CP, Normal; 12 slices of 128x128, 5 mm) by
     ``tools/make_phantom_scan.py``: ``{class: (scan folder, truth dict)}``."""

@@ -40,12 +40,11 @@ import sys
 from collections import Counter
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
-import pycocotools.mask as mask_utils
 from PIL import Image
 
 from mmdet_covid.datasets.data_source import add_data_source_args, data_source_from_args
+from mmdet_covid.datasets.mask_instances import mask_to_instances
 from mmdet_covid.engine.fileio import atomic_write_json
 from mmdet_covid.utils.text_files import TextFileError, read_text_lines
 
@@ -119,35 +118,6 @@ def read_mask(path: str) -> np.ndarray:
                               'background, 1 lung field, 2 GGO, 3 consolidation',
                               'mask value outside 0-3')
     return mask.astype(np.uint8)
-
-
-def mask_to_instances(mask: np.ndarray, values: Sequence[int], min_area: int
-                      ) -> Tuple[List[dict], int]:
-    """8-connected components of the pixels whose value is in ``values``.
-
-    Args:
-        mask: (H, W) uint8 value mask.
-        values: mask values that form the class, e.g. (2, 3).
-        min_area: components of ``<= min_area`` pixels are not instances.
-
-    Returns:
-        instances as dicts with ``segmentation`` (compressed RLE, ``counts`` as str),
-        ``area`` (pixels) and ``bbox`` ([x, y, w, h], the tight box), and the number
-        of components dropped by the area rule.
-    """
-    binary = np.isin(mask, values).astype(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
-    instances, dropped = [], 0
-    for k in range(1, n):
-        x, y, w, h, area = (int(v) for v in stats[k])
-        if area <= min_area:
-            dropped += 1
-            continue
-        component = np.asfortranarray(labels == k, dtype=np.uint8)
-        rle = mask_utils.encode(component)
-        rle['counts'] = rle['counts'].decode('ascii')
-        instances.append(dict(segmentation=rle, area=area, bbox=[x, y, w, h]))
-    return instances, dropped
 
 
 def list_slices(img_dir: str, mask_dir: str) -> List[Tuple[str, str, Optional[str]]]:
