@@ -105,13 +105,6 @@ def read_scan(source: str, series_uid: Optional[str] = None,
     return volume
 
 
-def _size(pixels: np.ndarray, volume: CTVolume) -> str:
-    """``pixels`` (D,) per slice as a volume in mL, or a voxel count without units."""
-    if volume.slice_voxel_ml is None:
-        return f'{int(pixels.sum())} voxels'
-    return f'{float((pixels * volume.slice_voxel_ml).sum()):.1f} mL'
-
-
 def _box(mask: np.ndarray) -> Optional[tuple]:
     """(y0, x0, y1, x1) of a (D, H, W) mask over all its slices (end exclusive), or None."""
     seen = mask.any(axis=0)
@@ -264,7 +257,10 @@ def analyze_scan(model: nn.Module, source: Union[str, CTVolume], batch_size: int
 
     t0 = time.perf_counter()
     sides, added = assign_sides(sides, lesions, midline)
-    dropped_size = {key: _size(pixels, volume) for key, pixels in dropped.items()}
+    dropped_ml = None if volume.slice_voxel_ml is None else {
+        key: float((pixels * volume.slice_voxel_ml).sum()) for key, pixels in dropped.items()}
+    dropped_size = {key: f'{int(pixels.sum())} voxels' if dropped_ml is None else
+                    f'{dropped_ml[key]:.1f} mL' for key, pixels in dropped.items()}
     if outside.sum():
         notes.append(f'{int(outside.sum())} detection(s) scored >= {lesion_score_thr:g} in '
                      f'{int((outside > 0).sum())} slice(s), {dropped_size["outside_lung"]}, '
@@ -314,11 +310,9 @@ def analyze_scan(model: nn.Module, source: Union[str, CTVolume], batch_size: int
                   voxels_outside_lung_not_counted=int(dropped['outside_lung'].sum()),
                   voxels_outside_cavity_not_counted=int(dropped['outside_cavity'].sum()),
                   lesion_voxels_added_to_lung=added)
-    if volume.slice_voxel_ml is not None:
-        counts.update(ml_outside_lung_not_counted=float(
-            (dropped['outside_lung'] * volume.slice_voxel_ml).sum()),
-                      ml_outside_cavity_not_counted=float(
-            (dropped['outside_cavity'] * volume.slice_voxel_ml).sum()))
+    if dropped_ml is not None:
+        counts.update(ml_outside_lung_not_counted=dropped_ml['outside_lung'],
+                      ml_outside_cavity_not_counted=dropped_ml['outside_cavity'])
     if counts['skipped_no_lung']:
         notes.append(f'{counts["skipped_no_lung"]} of {depth} slice(s) without lung (lung '
                      f'area under {min_lung_fraction:.0%} of the largest slice\'s) were not '

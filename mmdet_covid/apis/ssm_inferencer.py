@@ -13,7 +13,7 @@ from mmengine.logging import print_log
 
 from ..datasets.ct_io import DICOM_SUFFIXES, is_nifti
 from ..datasets.transforms import CTInferencerLoader
-from ..utils.provenance import read_training_data, training_notices
+from ..utils.provenance import training_data_of, training_notices
 from .inference import inference_steps
 
 SLICE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff') + DICOM_SUFFIXES
@@ -49,14 +49,20 @@ class SSMInferencer(DetInferencer):
     def __init__(self, *args, load_options: Optional[dict] = None, **kwargs) -> None:
         self.load_options = dict(load_options or {})
         super().__init__(*args, **kwargs)
-        weights = kwargs.get('weights', args[1] if len(args) > 1 else None)
-        self.training_data = read_training_data(weights) if isinstance(weights, str) else None
+        self.training_data = getattr(self.model, 'training_data', None)
         self.notices = training_notices(self.training_data)
         for notice in self.notices:
             print_log(f'NOT VALIDATED: {notice}', logger='current', level=logging.WARNING)
         self.model.dataset_meta = dict(self.model.dataset_meta or {}, classes=('lesion', ))
         if self.visualizer is not None:
             self.visualizer.dataset_meta = self.model.dataset_meta
+
+    def _load_weights_to_model(self, model, checkpoint: Optional[dict], cfg) -> None:
+        """:meth:`DetInferencer._load_weights_to_model`, and the checkpoint's training
+        data kept in ``model.training_data`` (as :func:`~mmdet_covid.apis.init_ssm`
+        does), from the checkpoint already loaded."""
+        super()._load_weights_to_model(model, checkpoint, cfg)
+        model.training_data = training_data_of((checkpoint or {}).get('meta'))
 
     def _init_pipeline(self, cfg: ConfigDict) -> Compose:
         """The classification test pipeline (whole slices), its loader swapped for

@@ -13,13 +13,9 @@ the chest wall that is not air lies inside it, the muscle and fat outside the ri
 the heart inside the left lung's hull do not. Everything dropped is counted in the
 report.
 
-Measured on three real series (COVID-CT-MD, the demo's phantom-trained model, detections
-scored >= 0.75): every detection on the normal patient but 3 of 444 (fat, median -111 HU)
-has less than half of its pixels near the lung, as have the stomach and spleen
-detections under the left lung's base on the COVID-19 patient, whose posterior lesions
-inside the lung are kept (docs/real_data.md). The rule's price: a large consolidation
-against the chest wall with little aerated lung around it is dropped (the report counts
-it, with its volume).
+What the rule keeps and drops on three real series is in docs/real_data.md. Its price: a
+large consolidation against the chest wall with little aerated lung around it is dropped
+(the report counts it, with its volume).
 """
 from typing import Optional, Tuple
 
@@ -27,7 +23,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from .lung_mask import LEFT, RIGHT
+from .lung_mask import LEFT, RIGHT, pixel_mm
 
 # Millimetres around the lung mask that still count as lung for a detection.
 LESION_MARGIN_MM = 3.0
@@ -39,10 +35,8 @@ CAVITY_REACH_MM = 10.0
 
 def margin_pixels(spacing: Optional[Tuple[float, float, float]], width: int,
                   margin_mm: float) -> int:
-    """``margin_mm`` in pixels of a slice (without units: a 36 cm field of view over
-    ``width`` pixels, the phantom's and a typical chest CT's)."""
-    pixel = float(spacing[2]) if spacing is not None else 360.0 / width
-    return max(0, int(round(margin_mm / pixel)))
+    """``margin_mm`` in pixels of a slice (:func:`~.lung_mask.pixel_mm`)."""
+    return max(0, int(round(margin_mm / pixel_mm(spacing, width))))
 
 
 def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:

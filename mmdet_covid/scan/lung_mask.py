@@ -30,6 +30,9 @@ from scipy import ndimage
 RIGHT, LEFT = 1, 2  # label values of the side map
 # The smallest cross-section (mm2) of a diaphragm dome that the lung bases surround.
 DOME_MM2 = 300.0
+# The field of view assumed for a scan without physical units (the phantom's, and a
+# typical chest CT's).
+DEFAULT_FOV_MM = 360.0
 SIDE_NAMES = {RIGHT: 'right', LEFT: 'left'}
 
 # in-plane connectivity only (components of each slice), and full 3-D connectivity
@@ -116,9 +119,8 @@ def lung_mask(hu: np.ndarray, spacing: Optional[Tuple[float, float, float]] = No
         radius = int(round(closing_mm * 0.01 * hu.shape[2]))
     closed = _close_per_slice(keep[labels], radius)
     filled = _fill_holes_per_slice(closed)
-    pixel_mm2 = (float(spacing[1]) * float(spacing[2]) if spacing is not None
-                 else (360.0 / hu.shape[2]) ** 2)
-    domes = _domes(filled & ~closed, body & ~filled, min_dome_mm2 / pixel_mm2)
+    domes = _domes(filled & ~closed, body & ~filled,
+                   min_dome_mm2 / pixel_mm(spacing, hu.shape[2]) ** 2)
     lungs = filled & ~domes
 
     columns = np.arange(hu.shape[2])[None, None, :]
@@ -174,6 +176,12 @@ def _domes(holes: np.ndarray, outside: np.ndarray, min_area: float) -> np.ndarra
         dome[0] = False
         domes[k] = dome[labels]
     return domes
+
+
+def pixel_mm(spacing: Optional[Tuple[float, float, float]], width: int) -> float:
+    """The column spacing of a scan's pixels in mm; without physical units,
+    :data:`DEFAULT_FOV_MM` over the slice's ``width`` in pixels."""
+    return float(spacing[2]) if spacing is not None else DEFAULT_FOV_MM / width
 
 
 def side_by_midline(shape: Tuple[int, int, int], midline: np.ndarray) -> np.ndarray:

@@ -3,8 +3,7 @@
 The model sees pixels, not millimetres: its pipeline stretches any slice to its input
 size (512x512), so a slice's millimetres per model pixel are its field of view over 512.
 A scan with another field of view than the training data shows the model lungs and
-lesions of another apparent size (the phantom at a 2.8 mm pixel gave 434 mL of lesions for
-245 mL drawn). :class:`ModelGrid` resamples every slice to the millimetres per model pixel
+lesions of another apparent size. :class:`ModelGrid` resamples every slice to the millimetres per model pixel
 recorded in the checkpoint (:func:`~mmdet_covid.utils.provenance.model_pixel_mm`), puts
 it on a canvas of the model's input size (padded with air, or cropped around the body),
 and maps the predicted masks back onto the input's own pixels. Where the slice already

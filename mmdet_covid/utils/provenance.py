@@ -36,13 +36,16 @@ def read_checkpoint_meta(path: str) -> dict:
     return meta if isinstance(meta, dict) else {}
 
 
-def read_training_data(path: Optional[str]) -> Optional[dict]:
-    """``meta['training_data']`` of a checkpoint, or None (no checkpoint, or one written
-    before the record existed or by another tool)."""
-    if not path:
-        return None
-    value = read_checkpoint_meta(path).get(TRAINING_DATA_KEY)
+def training_data_of(meta: Optional[dict]) -> Optional[dict]:
+    """``meta['training_data']`` of a loaded checkpoint's ``meta``, or None (written
+    before the record existed, or by another tool)."""
+    value = (meta or {}).get(TRAINING_DATA_KEY)
     return value if isinstance(value, dict) else None
+
+
+def read_training_data(path: Optional[str]) -> Optional[dict]:
+    """:func:`training_data_of` a checkpoint file, or None without one."""
+    return training_data_of(read_checkpoint_meta(path)) if path else None
 
 
 def training_notices(training_data: Optional[dict]) -> List[str]:
