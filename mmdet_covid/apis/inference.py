@@ -95,15 +95,19 @@ def expand_sources(sources: Sequence[str], errors: Optional[List[dict]] = None) 
 
 def inference_steps(cfg, load_options: Optional[dict] = None,
                     loader: Union[str, type] = 'LoadCTSlice') -> List[dict]:
-    """The classification test pipeline of a config as inference needs it:
-    every input is a whole slice (no ``BodyCrop``: no body box is given), its
-    ``LoadCTSlice`` step of type ``loader`` with ``load_options`` set."""
+    """The test pipeline of a config as inference needs it: every input is a whole
+    slice without annotations (no ``BodyCrop``: no body box is given; no
+    ``LoadAnnotations``, which a lesion set's test pipeline has), its ``LoadCTSlice``
+    step of type ``loader`` with the config's ``ct_window`` (the display window that
+    maps HU to the grey levels the model was trained on, where the config names one)
+    and then ``load_options`` set."""
+    window = dict(cfg.get('ct_window') or {})
     steps = []
     for step in cfg.test_dataloader.dataset.pipeline:
-        if step['type'] == 'BodyCrop':
+        if step['type'] in ('BodyCrop', 'LoadAnnotations'):
             continue
         if step['type'] == 'LoadCTSlice':
-            step = dict(step, type=loader, **(load_options or {}))
+            step = dict(step, type=loader, **{**window, **(load_options or {})})
         steps.append(dict(step))  # copies: the caller may change them, not the config
     return steps
 

@@ -39,19 +39,22 @@ def test_a_real_series_is_read_in_order_with_its_geometry(covid_ct_md, subject):
 
 
 def test_the_slice_labels_of_the_sample(covid_ct_md):
+    """From the authors' Index.csv and label array: cap001 takes the row at its position
+    in Index.csv (54: 86 infected slices, where its CT shows consolidation), not the row
+    of its Label Index (55: 30 slices), which the file's numbering gap (no 43) shifts."""
     from mmdet_covid.datasets.covid_ct_md import read_slice_labels
 
     labels = read_slice_labels(covid_ct_md)
     assert {s: (v['class'], len(v['infected']), sum(v['infected'].values()))
             for s, v in labels.items()} == {'P001': ('COVID-19', 148, 80),
-                                            'cap001': ('CAP', 168, 30),
+                                            'cap001': ('CAP', 168, 86),
                                             'normal001': ('Normal', 154, 0)}
 
 
-def test_a_malformed_label_row_is_named(tmp_path):
-    from mmdet_covid.datasets.covid_ct_md import read_slice_labels
+def test_a_malformed_index_row_is_named(tmp_path):
+    from mmdet_covid.datasets.covid_ct_md import read_index
 
-    (tmp_path / 'slice_labels.csv').write_text('class,subject,file,infected\n'
-                                                'Normal,n1,a.dcm,0\nNormal,n1,b.dcm,yes\n')
-    with pytest.raises(ValueError, match=r'slice_labels.csv:3: .*expected the columns'):
-        read_slice_labels(str(tmp_path))
+    (tmp_path / 'Index.csv').write_text('Label Index,Diagnosis,Relative Path,Folder/ID\n'
+                                        '0,COVID-19,./,P001\n1,Flu,./,P002\n')
+    with pytest.raises(ValueError, match=r"Index.csv:3: Diagnosis 'Flu'; expected the columns"):
+        read_index(str(tmp_path / 'Index.csv'))

@@ -4,9 +4,9 @@
         [--data ../shared/realdata/covid_ct_md] [--out docs/real_scans.json] \\
         [--figure docs/real_scans.png] [--batch-size 8]
 
-Reads a COVID-CT-MD folder (one DICOM series per patient folder and ``slice_labels.csv``:
-class, subject, file, infected; the public set's sample, or the full set converted to
-that table) and analyses every patient as ``tools/analyze_scan.py`` does. Writes, per
+Reads a COVID-CT-MD folder (one DICOM series per patient folder, the authors' ``Index.csv``
+and slice-level label array; the public sample or the full set) and analyses every
+labelled or normal patient as ``tools/analyze_scan.py`` does. Writes, per
 patient: the true and predicted class, the lung and lesion volumes, the detections
 counted in the lung and dropped outside it, the time; and over all analysed slices, how
 well the best lesion score per slice separates the slices a radiologist marked infected

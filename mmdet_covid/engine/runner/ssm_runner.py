@@ -8,7 +8,8 @@ the datasets (and a run would read ``data/phantom/`` instead, or fail there). Th
 are therefore applied when the runner is built, from these top-level keys:
 
 =================  ===========================================================
-``seg_data_root``  ``data_root`` of every ``LesionSegDataset`` and ``LesionCocoMetric``
+``seg_data_root``  ``data_root`` of every ``LesionSegDataset`` and lesion metric
+                   (``LesionCocoMetric``, ``LesionDiceMetric``)
 ``cls_data_root``  ``data_root`` of every ``CTSliceClsDataset``
 ``seg_img_scale``  ``scale`` of the ``Resize`` steps of every lesion-set pipeline
 ``cls_img_scale``  ``scale`` of the ``Resize`` steps of every classification pipeline
@@ -29,6 +30,7 @@ from mmdet.registry import DATASETS, METRICS, RUNNERS
 from ...datasets.ct_slice_cls_dataset import CTSliceClsDataset
 from ...datasets.lesion_seg_dataset import LesionSegDataset
 from ...evaluation.metrics.lesion_coco_metric import LesionCocoMetric
+from ...evaluation.metrics.lesion_dice_metric import LesionDiceMetric
 from ...utils import reuse_freed_memory
 
 ROLES = {
@@ -37,6 +39,7 @@ ROLES = {
     'cls': dict(dataset=CTSliceClsDataset, root='cls_data_root', scale='cls_img_scale',
                 what='the classification set (COVIDx-CT format)'),
 }
+SEG_METRICS = (LesionCocoMetric, LesionDiceMetric)  # metrics that read the lesion set's files
 # The parts of a config a runner builds; the rest are variables for other configs.
 RUN_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader', 'train_cfg', 'val_cfg',
             'test_cfg', 'val_evaluator', 'test_evaluator')
@@ -61,7 +64,7 @@ def _role(node: dict) -> Tuple[Optional[str], str]:
     for role, spec in ROLES.items():
         if _subclass(DATASETS, node.get('type'), spec['dataset']):
             return role, 'dataset'
-    if _subclass(METRICS, node.get('type'), LesionCocoMetric):
+    if any(_subclass(METRICS, node.get('type'), metric) for metric in SEG_METRICS):
         return 'seg', 'metric'
     return None, ''
 

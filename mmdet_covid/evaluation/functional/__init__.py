@@ -1,3 +1,6 @@
 from .roc_auc import roc_auc
+from .threshold_dice import (THRESHOLDS, ground_truth, instance_map, stored_map, summarise,
+                             threshold_curves)
 
-__all__ = ['roc_auc']
+__all__ = ['roc_auc', 'THRESHOLDS', 'ground_truth', 'instance_map', 'stored_map', 'summarise',
+           'threshold_curves']

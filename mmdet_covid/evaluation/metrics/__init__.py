@@ -1,5 +1,7 @@
 from .cls_metric import ClsSensitivityF1
 from .lesion_coco_metric import LesionCocoMetric
+from .lesion_dice_metric import LesionDiceMetric
 from .patient_cls_metric import PatientClsMetric, patient_key
 
-__all__ = ['ClsSensitivityF1', 'LesionCocoMetric', 'PatientClsMetric', 'patient_key']
+__all__ = ['ClsSensitivityF1', 'LesionCocoMetric', 'LesionDiceMetric', 'PatientClsMetric',
+           'patient_key']

@@ -1,7 +1,9 @@
 """COCO AP for the lesion set that stays defined when nothing is detected."""
+import math
 import os.path as osp
 from typing import Dict, Optional
 
+import torch
 from mmdet.evaluation import CocoMetric
 from mmdet.registry import METRICS
 from mmengine.logging import MMLogger
@@ -19,7 +21,10 @@ class LesionCocoMetric(CocoMetric):
     log loses its AP columns. A test set with lesions and no detections has
     AP 0 (every lesion is missed), which is what this metric reports, with a
     warning; a test set without any lesion gets -1, COCO's "undefined".
-    Everything else is ``CocoMetric`` unchanged.
+    Masks given as probabilities (uint8 0..255, what a model returns with
+    ``test_cfg.rcnn.mask_thr_binary=-1`` for :class:`LesionDiceMetric`) are
+    binarised at ``mask_thr`` first, as the model would have. Everything else is
+    ``CocoMetric`` unchanged.
 
     Args:
         score_thr (float): Only detections scoring at least this count, e.g.
@@ -28,22 +33,35 @@ class LesionCocoMetric(CocoMetric):
         data_root (str, optional): Folder a relative ``ann_file`` is read
             from, as for the datasets (``SSMRunner`` sets it from
             ``seg_data_root``). Defaults to None (``ann_file`` as given).
+        mask_thr (float): Probability at which uint8 probability masks are
+            binarised. Defaults to 0.5 (mmdet's ``mask_thr_binary``).
         **kwargs: :class:`CocoMetric` arguments.
     """
 
     def __init__(self, score_thr: float = 0.0, data_root: Optional[str] = None,
-                 **kwargs) -> None:
+                 mask_thr: float = 0.5, **kwargs) -> None:
         ann_file = kwargs.get('ann_file')
         if data_root and ann_file and not osp.isabs(ann_file):
             kwargs['ann_file'] = osp.join(data_root, ann_file)
         self.data_root = data_root
         super().__init__(**kwargs)
         self.score_thr = score_thr
+        self.mask_thr = mask_thr
 
     def process(self, data_batch: dict, data_samples) -> None:
         if self.score_thr > 0:
             data_samples = [self._above_thr(s) for s in data_samples]
+        data_samples = [self._binary_masks(s) for s in data_samples]
         super().process(data_batch, data_samples)
+
+    def _binary_masks(self, sample: dict) -> dict:
+        pred = sample.get('pred_instances', {})
+        masks = pred.get('masks')
+        if not isinstance(masks, torch.Tensor) or masks.dtype != torch.uint8:
+            return sample
+        # the paste stored round(255 p): p >= mask_thr <=> round(255 p) >= 255 mask_thr + 0.5
+        binary = masks >= math.ceil(self.mask_thr * 255 + 0.5 - 1e-9)
+        return dict(sample, pred_instances=dict(pred, masks=binary))
 
     def _above_thr(self, sample: dict) -> dict:
         pred = sample['pred_instances']

@@ -73,3 +73,18 @@ def test_score_threshold_counts_only_confident_detections(tmp_path, score, score
     metric.dataset_meta = dict(classes=('lesion',))
     metric.process({}, samples)
     assert metric.evaluate(2)['seg/segm_mAP_50'] == pytest.approx(expected)
+
+
+def test_probability_masks_are_binarised_at_half(tmp_path):
+    """uint8 probability masks (mask_thr_binary=-1, for LesionDiceMetric) score as the
+    bool masks the model would have returned; probabilities just below 0.5 are out."""
+    ann_file, mask = _coco_file(tmp_path, True)
+    probs = np.where(mask > 0, 200, 0).astype(np.uint8)
+    probs[0:8, 0:32] = 127  # round(255 x 0.498): below 0.5, not part of the lesion
+    samples = _samples(mask)
+    samples[0]['pred_instances']['masks'] = torch.from_numpy(probs)[None]
+    ours = _evaluate(LesionCocoMetric, ann_file, samples)
+    assert ours['seg/segm_mAP'] == pytest.approx(1.0)
+    probs[0:8, 0:32] = 128  # round(255 x 0.5): in, and the mask no longer fits the lesion
+    ours = _evaluate(LesionCocoMetric, ann_file, samples)
+    assert ours['seg/segm_mAP'] < 0.5
