@@ -9,6 +9,7 @@
 # copied) and four COCO files written by tools/dataset_converters/masks_to_coco.py:
 #   images/{train,test}                 the 50 training and 48 test slices (8-bit JPEG)
 #   gt/{binary,ground_glass,consolidation}  the test truth the Inf-Net protocol reads
+#   gt/binary_train                     the training truth (to measure the fit)
 #   annotations/binary_{train,test}.json       one class, lesion
 #   annotations/multiclass_{train,test}.json   ground_glass, consolidation
 # A previous OUT is replaced. Environment: PYTHON (default: the repository's .venv, else
@@ -46,6 +47,7 @@ mkdir -p "$OUT/images" "$OUT/gt" "$OUT/annotations"
 ln -s "$TRAIN_BIN/Imgs" "$OUT/images/train"
 ln -s "$TEST_BIN/Imgs" "$OUT/images/test"
 ln -s "$TEST_BIN/GT" "$OUT/gt/binary"
+ln -s "$TRAIN_BIN/GT" "$OUT/gt/binary_train"
 ln -s "$TEST_MC/GT-1" "$OUT/gt/ground_glass"
 ln -s "$TEST_MC/GT-2" "$OUT/gt/consolidation"
 

@@ -14,7 +14,7 @@ randomness = dict(seed=0)
 model = dict(
     backbone=dict(init_cfg=None, frozen_stages=-1, norm_eval=False),
     roi_head=dict(bbox_head=dict(num_classes=1), mask_head=dict(num_classes=1)),
-    test_cfg=dict(rcnn=dict(score_thr=0.05, max_per_img=128, mask_thr_binary=-1)))
+    test_cfg=dict(rcnn=dict(score_thr=0.05, max_per_img=128)))  # as the SSM
 max_epochs = 60
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=10)
 optim_wrapper = dict(type='OptimWrapper',

@@ -32,3 +32,14 @@ def test_real_scans_writes_figures_per_patient_and_the_slice_auc(model_files, ph
     assert out['patients']['normal001']['true_class'] == 'Normal'
     assert out['checkpoint_training_data'] is None and osp.getsize(tmp_path / 'r.png') > 0
     assert 0.0 <= out['slice_auc_pooled'] <= 1.0  # infected and other slices both there
+    for key in ('slice_sensitivity_pooled', 'slice_specificity_pooled'):
+        assert 0.0 <= out[key] <= 1.0
+    assert out['patients']['normal001']['slice_sensitivity'] is None  # no infected slice
+
+
+def test_slice_rates_by_hand():
+    from analysis_tools.real_scans import slice_rates
+
+    rates = slice_rates([1, 1, 0, 0, 1], [1, 0, 0, 1, 1])
+    assert rates == dict(slice_sensitivity=2 / 3, slice_specificity=1 / 2)
+    assert slice_rates([0, 1], [0, 0])['slice_sensitivity'] is None

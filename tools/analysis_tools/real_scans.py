@@ -8,9 +8,11 @@ Reads a COVID-CT-MD folder (one DICOM series per patient folder, the authors' ``
 and slice-level label array; the public sample or the full set) and analyses every
 labelled or normal patient as ``tools/analyze_scan.py`` does. Writes, per
 patient: the true and predicted class, the lung and lesion volumes, the detections
-counted in the lung and dropped outside it, the time; and over all analysed slices, how
-well the best lesion score per slice separates the slices a radiologist marked infected
-from the others (ROC AUC). ``--figure`` draws four slices per patient with the lung mask
+counted in the lung and dropped outside it, the time; and, per patient and over all
+analysed slices, how well the best lesion score per slice separates the slices a
+radiologist marked infected from the others (ROC AUC), and the sensitivity and
+specificity of the report's lesion slices (a counted lesion scoring at least the report's
+threshold) for them. ``--figure`` draws four slices per patient with the lung mask
 (cyan) and the lesions counted (yellow ground glass, red consolidation).
 
 Three patients are an anecdote, not a measurement of diagnostic accuracy.
@@ -53,6 +55,16 @@ def draw(analyses: List[tuple], path: str) -> None:
     plt.close(fig)
 
 
+def slice_rates(lesion_slice, infected) -> dict:
+    """Sensitivity and specificity of the report's lesion slices for the infected ones
+    (None where a patient has no slice of a kind)."""
+    lesion_slice, infected = np.asarray(lesion_slice, bool), np.asarray(infected, bool)
+    pos, neg = infected.sum(), (~infected).sum()
+    return dict(slice_sensitivity=float((lesion_slice & infected).sum() / pos) if pos else None,
+                slice_specificity=float((~lesion_slice & ~infected).sum() / neg) if neg
+                else None)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
@@ -92,7 +104,8 @@ def main(argv=None) -> None:
             detections_in_lung=counts['detections_in_lung'],
             detections_outside_lung=counts['detections_outside_lung'],
             ml_outside_lung_not_counted=counts['ml_outside_lung_not_counted'],
-            slice_auc=roc_auc(scores, marked), seconds=seconds)
+            slice_auc=roc_auc(scores, marked), seconds=seconds,
+            **slice_rates(np.asarray(scores) > 0, marked))
         analyses.append((subject, analysis))
         p = patients[subject]
         print(f'{subject}: {p["true_class"]} -> {p["predicted_class"]}; lung '
@@ -101,8 +114,11 @@ def main(argv=None) -> None:
               f'the lung, {p["detections_outside_lung"]} outside '
               f'({p["ml_outside_lung_not_counted"]:.0f} mL not counted); {seconds:.0f} s')
     auc = roc_auc(*pooled)
+    rates = slice_rates(np.asarray(pooled[0]) > 0, pooled[1])
     print(f'infected vs other slices, best lesion score per slice: ROC AUC {auc:.3f} over '
-          f'{len(pooled[0])} slices ({int(sum(pooled[1]))} infected)')
+          f'{len(pooled[0])} slices ({int(sum(pooled[1]))} infected); lesion slices: '
+          f'sensitivity {rates["slice_sensitivity"]:.3f}, specificity '
+          f'{rates["slice_specificity"]:.3f}')
     print(f'{len(patients)} patients are an anecdote, not a measurement of accuracy')
     if args.out:
         from mmdet_covid.engine.fileio import atomic_write_json
@@ -114,6 +130,7 @@ def main(argv=None) -> None:
             data=osp.abspath(args.data), checkpoint_training_data=model.training_data,
             cpu=cpu_model(), native_bf16=native_bf16(), patients=patients,
             slice_auc_pooled=auc, slices_pooled=len(pooled[0]),
+            **{f'{k}_pooled': v for k, v in rates.items()},
             infected_slices_pooled=int(sum(pooled[1])))), args.out, indent=1)
     if args.figure:
         draw(analyses, args.figure)

@@ -42,12 +42,13 @@ def read_truth(folder: str, stem: str) -> np.ndarray:
 class LesionDiceMetric(BaseMetric):
     """Inf-Net's segmentation metrics (:mod:`..functional.threshold_dice`) for an
     instance-segmentation model: each test slice's lesion map is the maximum over
-    its instances of mask probability x score, compared with the slice's truth at
-    256 thresholds and averaged as the published table was.
+    its instances of mask x score, compared with the slice's truth at 256
+    thresholds and averaged as the published table was.
 
-    The model should return probabilities: ``test_cfg.rcnn.mask_thr_binary=-1``
-    (uint8 0..255 masks; :class:`LesionCocoMetric` binarises them itself). Bool
-    masks give a map of scores.
+    Masks as the model returns them: bool (mmdet's default ``mask_thr_binary=0.5``;
+    the map is then the best score of the instances covering each pixel), or
+    probabilities (``mask_thr_binary=-1``: uint8 0..255; :class:`LesionCocoMetric`
+    binarises them itself).
 
     Keys (with the prefix ``dice/``): ``meanDic``, ``maxDic``, ``meanSen``,
     ``maxSen``, ``meanSpe``, ``maxSpe`` of the binary map (every instance), and
