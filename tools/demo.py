@@ -38,9 +38,9 @@ sys.path.insert(0, osp.join(REPO, 'tools'))  # make_phantom_data, make_phantom_s
 WARMUP = osp.join(REPO, 'configs', 'ssm', 'ssm_r18-b3-aug_demo-warmup_phantom.py')
 CONFIG = osp.join(REPO, 'configs', 'ssm', 'ssm_r18-b3-aug_demo_phantom.py')
 TARGETS = {'cls/f1_weighted': 0.90, 'seg/segm_mAP_50': 0.60}
-# The learning curve of the same recipe, measured over longer training (README,
-# "Learning curve on the phantom"): what the demo's figures are compared with.
-CURVE = osp.join(REPO, 'docs', 'phantom_curve.json')
+# The learning curve of the same recipe, measured over longer training
+# (docs/phantom_results.md): what the demo's figures are compared with.
+CURVE = osp.join(REPO, 'docs', 'results', 'phantom_curve.json')
 
 
 def prepare_data(data_root: str, seg: int, cls: int, seed: int) -> None:
@@ -276,7 +276,7 @@ def main() -> None:
     cfg = demo_cfg(WARMUP, osp.join(work_dir, 'warmup'), data_root, args.train_seed,
                    progress_keys=('loss', ))
     # no validation after the warm-up (14 s of the budget): the model is tested at the
-    # end, and the README's curve gives the warm-up's AP
+    # end, and the learning curve (docs/phantom_results.md) gives the warm-up's AP
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     runner, warmup_s = train_stage(cfg, 'stage 1, segmentation warm-up', WARMUP)
     warmup_iters = runner.iter
@@ -302,9 +302,10 @@ def main() -> None:
                                     osp.join(work_dir, 'scan_report'), args.scan_slices)
     total_s = time.time() - start
     from mmdet_covid.engine.fileio import atomic_write_json
+    from mmdet_covid.utils.machine import cpu_model, native_bf16
     from mmdet_covid.utils.strict_json import strict_json
     atomic_write_json(strict_json(dict(
-        metrics=metrics, warmup_seconds=warmup_s, warmup_iterations=warmup_iters,
+        cpu=cpu_model(), native_bf16=native_bf16(), metrics=metrics, warmup_seconds=warmup_s, warmup_iterations=warmup_iters,
         joint_seconds=train_s, joint_iterations=iters, wall_seconds=total_s,
         scan_analysis=scan)),
         osp.join(work_dir, 'demo_results.json'), indent=2)

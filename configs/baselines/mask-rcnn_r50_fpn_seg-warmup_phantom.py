@@ -4,7 +4,7 @@
 # lesion set alone, batch 1, Adam lr 5e-4, 4 passes (876 steps), seed 0, tested
 # on the lesion test set at the same score threshold (0.05). It answers whether
 # the SSM's 8.27M parameters segment the phantom's lesions as well as stock
-# Mask R-CNN's 44M (README, "Learning on the phantom").
+# Mask R-CNN's 44M (measured once, not committed: docs/changelog.md).
 _base_ = './mask-rcnn_r50_fpn_50e_cncb.py'
 
 randomness = dict(seed=0)

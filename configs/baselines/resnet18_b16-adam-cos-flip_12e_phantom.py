@@ -8,7 +8,7 @@
 # python tools/test.py <this config> work_dirs/<this config>/best_*.pth.
 # The check itself runs at 512x512 (resnet18_b16-adam-cos-flip_12e_phantom-512.py,
 # tools/analysis_tools/phantom_learnability.py): weighted F1 0.957 on the phantom's
-# test patients (generator version 3; README).
+# test patients (docs/phantom_results.md).
 _base_ = './resnet18_50e_covidx.py'
 
 cls_img_scale = (256, 256)

@@ -10,7 +10,7 @@
 # Plot: python tools/analysis_tools/learning_curve.py work_dirs/<this config>
 #
 # How the recipe differs from the paper's (ssm_r18-b3-aug_50e_cncb-covidx.py),
-# and why (README, "Learning on the phantom", has the measurements):
+# and why (docs/phantom_results.md and docs/models.md have the measurements):
 # - a segmentation-only warm-up first (876 iterations: the image branch must
 #   score lesions before S can learn from it);
 # - update rule 1 (S only) instead of rule 2 (S + backbone): at CPU-budget

@@ -9,7 +9,7 @@
 #   remembered RoI batches alone (cls_replay steps=4; no extra forward pass of the
 #   detector). Measured from the same float32 warm-up over training seeds 0/1/2,
 #   weighted F1 after 250 iterations: 0.886 / 0.916 / 0.874 with 1 update, 0.906 /
-#   0.930 / 0.902 with 4 (README).
+#   0.930 / 0.902 with 4 (docs/changelog.md).
 # - The backbone, neck, box and mask heads compute in bfloat16 on the CPU, in both
 #   stages and at test (cpu_bf16='always': autocast inside those modules, float32
 #   parameters, losses and everything else): a training iteration at 512x512 takes
@@ -17,7 +17,7 @@
 #   the budget (0.28-0.47 s each on the 2-core machines measured). Weighted F1 on the
 #   phantom (generator version 3) over training seeds 0/1/2 from the same bfloat16
 #   warm-up: 0.957 / 0.963 / 0.953 after 800 iterations, 0.903 / 0.946 / 0.926 after
-#   400 (README).
+#   400 (docs/changelog.md).
 _base_ = './ssm_r18-b3-aug_curve_phantom.py'
 
 model = dict(cls_replay=dict(steps=4), cpu_bf16='always')

@@ -79,3 +79,38 @@ def test_each_prediction_says_what_the_model_was_not_validated_for(trained, prep
     assert len(notices) == 2 and inferencer.notices == notices
     result = inferencer(image, return_vis=False)
     assert result['predictions'][0]['validation_notices'] == notices
+
+
+@pytest.fixture(scope='module')
+def semiseg_files(tmp_path_factory):
+    """(config, checkpoint) of an untrained SSM with the COVID-SemiSeg config, whose
+    slices are 8-bit and already windowed (``ct_window`` in the config)."""
+    from mmengine.config import Config
+
+    from tests.conftest import CONFIG_DIR, save_untrained
+
+    root = tmp_path_factory.mktemp('semiseg_model')
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, 'covid_semiseg',
+                                   'ssm_r18-b3-aug_seg_covid-semiseg.py'))
+    return save_untrained(cfg, root, 'semiseg')
+
+
+def test_a_lesion_set_model_reads_grey_slices_and_hu_through_its_window(semiseg_files,
+                                                                        hu_slice):
+    """inference_detector takes the windowed 8-bit slices the model was trained on;
+    SSMInferencer maps HU to the same grey levels through the config's ct_window."""
+    config, checkpoint = semiseg_files
+    grey = apply_window(hu_slice, level=-420.0, width=1320.0)
+    model = init_detector(config, checkpoint, device='cpu')
+    by_detector = inference_detector(model, grey)
+    assert by_detector.ori_shape == (64, 64)
+    inferencer = SSMInferencer(model=config, weights=checkpoint, device='cpu',
+                               show_progress=False)
+    [from_grey] = inferencer(grey)['predictions']
+    [from_hu] = inferencer(hu_slice)['predictions']
+    assert from_hu['slice_scores'] == pytest.approx(from_grey['slice_scores'], abs=1e-4)
+    assert from_grey['slice_scores'] == pytest.approx(
+        by_detector.pred_score.tolist(), abs=1e-4)
+    # the default lung window would give other grey levels, hence another answer
+    [default_window] = inferencer(apply_window(hu_slice))['predictions']
+    assert default_window['slice_scores'] != pytest.approx(from_hu['slice_scores'], abs=1e-6)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every GPU figure the README reports, in one run:
+# Every GPU figure docs/benchmarks.md reports, in one run:
 #   bash tools/analysis_tools/gpu_report.sh OUT_DIR [CHECKPOINT INPUT ...]
 # 1. the CUDA tests (tests/test_models/test_cuda.py);
 # 2. tools/benchmark.py in float32 and with AMP: SSM and stock Mask R-CNN R50, batches 1, 8

@@ -1,8 +1,8 @@
 """The scan analysis on real patients: COVID-CT-MD series with slice labels.
 
     python tools/analysis_tools/real_scans.py CONFIG CHECKPOINT \\
-        [--data ../shared/realdata/covid_ct_md] [--out docs/real_scans.json] \\
-        [--figure docs/real_scans.png] [--batch-size 8]
+        [--data ../shared/realdata/covid_ct_md] [--out docs/results/real_scans.json] \\
+        [--figure docs/results/real_scans.png] [--batch-size 8]
 
 Reads a COVID-CT-MD folder (one DICOM series per patient folder, the authors' ``Index.csv``
 and slice-level label array; the public sample or the full set) and analyses every

@@ -49,8 +49,9 @@ class RoIBatchSelection(BaseModule):
             proposal. Not in the paper or the reference code. On the phantom
             it lifts S trained offline on fixed RoI batches of decoded boxes
             (replay minibatch) from weighted F1 0.73-0.79 to 0.85-0.86 after
-            200 steps and from 0.82-0.85 to 0.90-0.91 after 1,800 (README,
-            "Learning on the phantom"). Defaults to False.
+            200 steps and from 0.82-0.85 to 0.90-0.91 after 1,800
+            (docs/models.md, docs/results/phantom_roi_batch_probe.json).
+            Defaults to False.
     """
 
     def __init__(self,
