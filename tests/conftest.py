@@ -1,4 +1,5 @@
-"""Shared fixtures: the plugin's configs and tiny hand-made batches."""
+"""Shared fixtures and helpers: the plugin's configs, tiny hand-made batches, the
+``slow`` mark of the end-to-end tests, and checks that several test modules make."""
 import os
 import os.path as osp
 import subprocess
@@ -9,20 +10,44 @@ from typing import List
 import numpy as np
 import pytest
 import torch
+from mmdet.models.dense_heads import RPNHead
+from mmdet.models.roi_heads import StandardRoIHead
+from mmdet.models.roi_heads.mask_heads import FCNMaskHead
+from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import HorizontalBoxes
 from mmdet.structures.mask import BitmapMasks
 from mmengine.config import Config
+from mmengine.optim import OptimWrapper, build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmengine.structures import InstanceData
 
 import mmdet_covid  # noqa: F401  (registers the plugin)
 from mmdet_covid.engine.runner import apply_dataset_settings
+from mmdet_covid.models import AugmentedRoIHead, BatchPasteMaskHead, BatchRPNHead
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs')
 MODEL_BASE = osp.join(CONFIG_DIR, '_base_', 'models', 'ssm_r18-b3.py')
+
+# Fixtures that generate a phantom, train a model or read a real data set: a test
+# that uses one, directly or through another fixture, is an end-to-end test.
+SLOW_FIXTURES = frozenset({'prepared_phantom', 'model_files', 'trained', 'phantom_scans',
+                           'tiny_phantom', 'covid_ct_md', 'covid_semiseg'})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark ``slow`` every test that uses a fixture of :data:`SLOW_FIXTURES`
+    (``pytest -m "not slow"`` is the unit lane; ``make test`` runs all)."""
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, 'fixturenames', ())):
+            item.add_marker(pytest.mark.slow)
+
+
+# A test that needs the CPU's native bfloat16 arithmetic (cpu_bf16).
+needs_bf16 = pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(),
+                                reason='this CPU has no native bfloat16 arithmetic')
 
 
 @pytest.fixture(scope='session')
@@ -82,6 +107,28 @@ def model_cfg(config: str = MODEL_BASE, **overrides) -> Config:
     return cfg.model
 
 
+def adam(model: torch.nn.Module, lr: float = 1e-3, weight_decay: float = 1e-3) -> OptimWrapper:
+    """Adam over the trainable parameters, as the configs build their optimiser
+    (``TrainableParamsOptimWrapperConstructor``)."""
+    return build_optim_wrapper(model, dict(
+        type='OptimWrapper', constructor='TrainableParamsOptimWrapperConstructor',
+        optimizer=dict(type='Adam', lr=lr, weight_decay=weight_decay)))
+
+
+# The losses of the SSM's segmentation step.
+SEG_KEYS = {'seg_loss_rpn_cls', 'seg_loss_rpn_bbox', 'seg_loss_cls', 'seg_acc',
+            'seg_loss_bbox', 'seg_loss_mask'}
+
+
+def changed(before: dict, model: torch.nn.Module, prefix: str) -> bool:
+    """Whether any state (params or buffers) under ``prefix`` differs from ``before``
+    (a copy of the model's ``state_dict``)."""
+    after = model.state_dict()
+    keys = [k for k in before if k.startswith(prefix)]
+    assert keys, prefix
+    return any(not torch.equal(before[k], after[k]) for k in keys)
+
+
 def _meta(size: int) -> dict:
     return dict(img_shape=(size, size), ori_shape=(size, size), pad_shape=(size, size),
                 scale_factor=(1.0, 1.0), flip=False, flip_direction=None)
@@ -134,6 +181,32 @@ def cls_batch(labels: List[int] = (0, 2), size: int = 128, seed: int = 1) -> dic
     return dict(inputs=inputs, data_samples=samples)
 
 
+def assert_batched_post_processing_is_mmdets(monkeypatch, device: str = 'cpu') -> None:
+    """The RPN's proposals, the boxes and the masks post-processed for the whole
+    batch at once give the detections and slice classes of mmdet's image-by-image
+    post-processing, exactly (only equal scores could be ordered differently)."""
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg()).to(device)
+    model.init_weights()
+    model.eval()
+    model.roi_head.test_cfg.score_thr = 0.0  # all 128 detections of the untrained model
+    outs = []
+    for batched in (True, False):
+        if not batched:
+            monkeypatch.setattr(BatchRPNHead, 'predict_by_feat', RPNHead.predict_by_feat)
+            monkeypatch.setattr(AugmentedRoIHead, 'predict_bbox', StandardRoIHead.predict_bbox)
+            monkeypatch.setattr(BatchPasteMaskHead, 'predict_by_feat',
+                                FCNMaskHead.predict_by_feat)
+        with torch.no_grad():
+            data = model.data_preprocessor(seg_batch(3, size=128), False)
+            outs.append(model(**data, mode='predict'))
+    for a, b in zip(*outs):
+        assert len(a.pred_instances) == len(b.pred_instances) == 128
+        for key in ('bboxes', 'scores', 'labels', 'masks'):
+            assert torch.equal(a.pred_instances.get(key), b.pred_instances.get(key)), key
+        assert torch.equal(a.pred_score, b.pred_score)
+
+
 def run_command(args, cwd: str = REPO_ROOT, timeout: int = 600):
     """Run ``args`` as a user would (a tool, ``mim``, ``python -c``), from ``cwd``,
     with this repository importable; stdout and stderr captured as text.
@@ -152,8 +225,6 @@ def save_untrained(cfg: Config, folder, name: str):
     Returns:
         tuple: ``(config, checkpoint)`` paths.
     """
-    from mmdet.registry import MODELS
-
     config, checkpoint = osp.join(str(folder), name + '.py'), osp.join(str(folder), name + '.pth')
     cfg.dump(config)
     torch.manual_seed(0)

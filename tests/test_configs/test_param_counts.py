@@ -69,6 +69,7 @@ def test_table_i_is_internally_inconsistent(counts):
     assert (12.035 - 6.645) * 1e6 > blocks
 
 
+@pytest.mark.slow  # the tool in a fresh process
 def test_count_params_cli():
     proc = subprocess.run(
         [sys.executable, 'tools/count_params.py', config_of('ssm_r18-b3-aug')],

@@ -16,10 +16,8 @@ from mmdet.structures.bbox import bbox2roi
 
 from mmdet_covid.models import RoIBatchSelection, SparseRoIAlign
 from mmdet_covid.models.utils import paste_masks
-from tests.conftest import cls_batch, model_cfg, seg_batch
-from tests.test_models.test_detectors.test_fast_path import \
-    assert_batched_post_processing_is_mmdets
-from tests.test_models.test_detectors.test_dual_task_detector import SEG_KEYS, changed, optim
+from tests.conftest import (SEG_KEYS, adam, assert_batched_post_processing_is_mmdets,
+                            changed, cls_batch, model_cfg, seg_batch)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
 
@@ -83,7 +81,7 @@ def test_both_training_steps_on_cuda():
     model = MODELS.build(model_cfg()).cuda()
     model.init_weights()
     model.train()
-    wrapper = optim(model)
+    wrapper = adam(model)
     before = copy.deepcopy(model.state_dict())
     log_vars = model.train_step(seg_batch(2), wrapper)
     assert SEG_KEYS <= set(log_vars)

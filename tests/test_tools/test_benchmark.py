@@ -1,5 +1,6 @@
 """benchmark.py --out: the run as JSON, each figure also as a ratio to stock R50."""
 import json
+import sys
 
 import pytest
 
@@ -46,12 +47,18 @@ def test_report_carries_the_batched_figures_and_the_precision():
     assert out['precision'] == AMP_LABEL
 
 
-def test_amp_and_bad_batch_sizes_are_refused_on_the_command_line(capsys):
-    import sys
-
+@pytest.mark.parametrize('argv,message', [
+    (['--amp'], '--amp'),
+    (['--batch-size', '0'], '--batch-size'),
+    (['--train-batch-size', '0'], '--train-batch-size'),
+])
+def test_amp_and_bad_batch_sizes_are_refused_on_the_command_line(monkeypatch, capsys, argv,
+                                                                  message):
     import benchmark
-    for argv in (['--amp'], ['--batch-size', '0'], ['--train-batch-size', '0']):
-        sys.argv = ['benchmark.py'] + argv
-        with pytest.raises(SystemExit):
-            benchmark.main()
-        assert 'error' in capsys.readouterr().err
+
+    monkeypatch.setattr(sys, 'argv', ['benchmark.py'] + argv)  # restored after the test
+    with pytest.raises(SystemExit) as exit_info:
+        benchmark.main()
+    assert exit_info.value.code == 2  # argparse's usage error, before any model is built
+    err = capsys.readouterr().err
+    assert 'error' in err and message in err

@@ -7,6 +7,8 @@ import torch
 from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData
 
+from tests.conftest import needs_bf16
+
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
                             'tools', 'analysis_tools'))
 
@@ -61,8 +63,7 @@ def test_lists_of_different_lengths_are_refused():
         compare_predictions(ref, [])
 
 
-@pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(),
-                    reason='this CPU has no native bfloat16 arithmetic')
+@needs_bf16
 def test_cpu_run_compares_bf16_with_float32(prepared_phantom, tmp_path):
     import json
 

@@ -39,6 +39,7 @@ def test_the_counter_counts_launches_and_host_waits():
     assert ext.nms.__name__ == 'nms'  # mmcv's kernel again
 
 
+@pytest.mark.slow  # the tool on the SSM config's 512 x 512 slices
 def test_count_ops_writes_per_slice_counts(tmp_path, capsys):
     from analysis_tools.profile_inference import STAGES, main
 
@@ -57,6 +58,7 @@ def test_count_ops_writes_per_slice_counts(tmp_path, capsys):
     assert whole[2] < 0.75 * whole[1]  # batched: fewer operations per slice
 
 
+@pytest.mark.slow  # the tool on the SSM config's 512 x 512 slices
 def test_train_counts_a_training_iteration(tmp_path):
     from analysis_tools.profile_inference import TRAIN_STAGES, main
 

@@ -64,8 +64,15 @@ def test_blocks_1_2_checkpoint_in_blocks_1_3_model_names_missing_keys(tmp_path):
     assert 'backbone.layer3.' in str(err.value) or 'with another shape' in str(err.value)
 
 
-def test_api_refuses_another_variant(tiny_config, checkpoints):
-    assert init_ssm(tiny_config, checkpoints['r18']) is not None
+def test_api_loads_its_own_variant_and_refuses_another(tiny_config, checkpoints):
+    model = init_ssm(tiny_config, checkpoints['r18'])
+    # every weight and buffer is the checkpoint's (init_detector's random init would differ)
+    saved = torch.load(checkpoints['r18'], map_location='cpu')['state_dict']
+    loaded = model.state_dict()
+    assert set(loaded) == set(saved)
+    assert [k for k in saved if not torch.equal(loaded[k], saved[k])] == []
+    assert model.training_data is None  # the checkpoint records no training data
+    assert not model.training and model.cfg.filename == tiny_config
     with pytest.raises(CheckpointMismatchError, match=r'backbone\.layer1\.2\.\*'):
         init_ssm(tiny_config, checkpoints['r34'])
 

@@ -134,8 +134,8 @@ def test_parse_key_grammar():
 
 
 # The tags each page had when they were written; a page may gain tags, not lose them.
-TAG_FLOORS = {'README.md': 14, 'docs/benchmarks.md': 175, 'docs/models.md': 50,
-              'docs/phantom_results.md': 55}
+TAG_FLOORS = {'README.md': 20, 'docs/real_data.md': 100, 'docs/benchmarks.md': 175,
+              'docs/models.md': 50, 'docs/phantom_results.md': 55}
 
 
 def test_the_documentation_agrees_with_its_evidence():

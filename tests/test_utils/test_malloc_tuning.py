@@ -1,12 +1,18 @@
 """reuse_freed_memory: a large block freed and allocated again is not page-faulted
 in anew (measured in a fresh process: the setting is process-wide and final)."""
+import platform
 import subprocess
 import sys
 
 import pytest
 
-from mmdet_covid.utils import reuse_freed_memory
+from mmdet_covid.utils import malloc_tuning, reuse_freed_memory
 from tests.conftest import REPO_ROOT
+
+# The settings exist in glibc's malloc only (not on macOS, Windows or musl Linux).
+needs_glibc = pytest.mark.skipif(
+    platform.system() != 'Linux' or platform.libc_ver()[0] != 'glibc',
+    reason="glibc's malloc settings (this C library is not glibc)")
 
 SCRIPT = '''
 import resource, sys
@@ -33,7 +39,8 @@ def _faults(mode: str, rows: int = 64, times: int = 8) -> list:
     return [int(n) for n in proc.stdout.split()[-times:]]
 
 
-@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='glibc malloc settings')
+@pytest.mark.slow  # fresh processes that allocate blocks of 256 MB to 1.5 GB
+@needs_glibc
 def test_freed_block_is_reused_without_page_faults():
     """glibc's defaults map the block anew each time: every reallocation faults.
     With reuse, most do not. (Now and then one reallocation faults every page anew:
@@ -69,7 +76,8 @@ def _handed_back(*args: str) -> list:
     return [int(n) for n in proc.stdout.split()]
 
 
-@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='glibc malloc settings')
+@pytest.mark.slow  # fresh processes that allocate blocks of 256 MB to 1.5 GB
+@needs_glibc
 def test_a_freed_block_over_1_gb_stays_for_reuse():
     """No bound on the kept heap by default: a pass that frees more than 1 GB at once
     (inference on batches of 8 slices) keeps it for the next. A bound (here the former
@@ -82,3 +90,14 @@ def test_bad_trim_threshold_is_named():
     with pytest.raises(ValueError, match=r'trim_threshold must be -1 \(never trim\) or '
                                          r'0..2\*\*31-1 bytes .* got 4294967296'):
         reuse_freed_memory(2 ** 32)
+
+
+def test_another_c_library_is_left_alone(monkeypatch):
+    """Off glibc nothing is set (mallopt is glibc's): the call says so, and does
+    not open the C library."""
+    monkeypatch.setattr(malloc_tuning.ctypes, 'CDLL', None)
+    for system, libc in (('Linux', ('musl', '1.2')), ('Darwin', ('glibc', '2.35'))):
+        monkeypatch.setattr(malloc_tuning, '_applied', False)
+        monkeypatch.setattr(malloc_tuning.platform, 'system', lambda system=system: system)
+        monkeypatch.setattr(malloc_tuning.platform, 'libc_ver', lambda libc=libc: libc)
+        assert reuse_freed_memory() is False and malloc_tuning._applied is False

@@ -4,10 +4,9 @@ import os.path as osp
 import pytest
 import torch
 from mmdet.registry import MODELS
-from mmengine.optim import build_optim_wrapper
 
 from mmdet_covid.models import SliceClassifier
-from tests.conftest import CONFIG_DIR, cls_batch, model_cfg
+from tests.conftest import CONFIG_DIR, adam, cls_batch, model_cfg, needs_bf16
 
 BASELINE = osp.join(CONFIG_DIR, '_base_', 'models', 'slice_classifier_r18.py')
 SIZE = 64  # stride 32: a 2 x 2 last feature map, enough to pool
@@ -22,10 +21,6 @@ def _build() -> SliceClassifier:
 def _batch(labels=(0, 1, 2, 2), seed: int = 1) -> dict:
     """Tiny classification batch; the class is the number of bright squares."""
     return cls_batch(labels=list(labels), size=SIZE, seed=seed)
-
-
-def _optim(model, lr: float):
-    return build_optim_wrapper(model, dict(optimizer=dict(type='Adam', lr=lr)))
 
 
 @pytest.fixture(autouse=True)
@@ -66,7 +61,7 @@ def test_loss_keys_and_value():
 def test_train_step_updates_weights():
     model = _build().train()
     before = copy.deepcopy(model.state_dict())
-    log_vars = model.train_step(_batch(), _optim(model, 1e-3))
+    log_vars = model.train_step(_batch(), adam(model, 1e-3, weight_decay=0))
     assert set(log_vars) == {'loss', 'slice_loss', 'slice_acc'}
     after = model.state_dict()
     # (mmdet's ResNet zero-inits the last BN of each residual branch, so the
@@ -98,7 +93,7 @@ def test_overfits_four_images():
     # an untrained model (lr 0) stays at loss log(3) and mislabels 2 of these
     torch.manual_seed(0)
     model = _build().train()
-    optim = _optim(model, 1e-3)
+    optim = adam(model, 1e-3, weight_decay=0)
     accs, losses = [], []
     for _ in range(40):
         log_vars = model.train_step(_batch(), optim)
@@ -127,8 +122,7 @@ def test_errors_are_named():
         MODELS.build(model_cfg(BASELINE, in_channels=256))(data['inputs'])
 
 
-@pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(),
-                    reason='this CPU has no native bfloat16 arithmetic')
+@needs_bf16
 def test_cpu_bf16_runs_the_backbone_in_bf16_and_keeps_float32_out():
     model = _build()
     data = model.data_preprocessor(_batch(), False)

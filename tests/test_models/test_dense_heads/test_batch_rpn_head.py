@@ -80,15 +80,45 @@ def test_no_box_left_gives_empty_proposals():
 
 
 def test_the_stock_per_image_path_is_not_taken(monkeypatch):
-    head, _ = _heads(RPN_TEST)
+    """The stock proposals, computed without mmdet's per-image post-processing."""
+    head, stock = _heads(RPN_TEST)
+    assert isinstance(head, BatchRPNHead)
+    outs = head(_features(2))
+    metas = _metas([(256, 256)] * 2, [(1.0, 1.0)] * 2)
+    expected = stock.predict_by_feat(*outs, batch_img_metas=metas)
 
     def per_image(*args, **kwargs):
         raise AssertionError('post-processed image by image')
     monkeypatch.setattr(RPNHead, '_predict_by_feat_single', per_image)
-    outs = head(_features(2))
-    results = head.predict_by_feat(*outs, batch_img_metas=_metas([(256, 256)] * 2,
-                                                                   [(1.0, 1.0)] * 2))
-    assert len(results) == 2 and isinstance(head, BatchRPNHead)
+    results = head.predict_by_feat(*outs, batch_img_metas=metas)
+    assert [len(r) for r in results] == [300, 300]  # max_per_img reached
+    for a, b in zip(results, expected):
+        assert torch.equal(a.bboxes, b.bboxes) and torch.equal(a.scores, b.scores)
+
+
+@torch.no_grad()
+def test_the_top_proposal_is_the_anchor_scored_highest():
+    """Hand-made head outputs, one anchor of each image scored high and no box deltas:
+    each image's first proposal is that anchor, clipped to its image, with its score."""
+    head, _ = _heads(RPN_TEST)
+    num_anchors, h, w = head.num_base_priors, 16, 16
+    shapes = [(256, 256), (200, 256)]
+    picks = [(3, 4, 5), (29, 12, 2)]  # (anchor, row, column); the second crosses y = 200
+    cls_score = torch.full((2, num_anchors, h, w), -5.0)
+    for i, (a, y, x) in enumerate(picks):
+        cls_score[i, a, y, x] = 5.0
+    bbox_pred = torch.zeros(2, num_anchors * 4, h, w)
+    results = head.predict_by_feat([cls_score], [bbox_pred],
+                                   batch_img_metas=_metas(shapes, [(1.0, 1.0)] * 2))
+    anchors = head.prior_generator.grid_priors([(h, w)], device='cpu')[0]  # (y, x, anchor)
+    for res, (a, y, x), (img_h, img_w) in zip(results, picks, shapes):
+        box = anchors[(y * w + x) * num_anchors + a]
+        expected = torch.stack([box[0].clamp(0, img_w), box[1].clamp(0, img_h),
+                                box[2].clamp(0, img_w), box[3].clamp(0, img_h)])
+        torch.testing.assert_close(res.bboxes[0], expected)
+        assert len(res) == 300 and res.scores[0] == torch.tensor(5.0).sigmoid()
+        assert torch.all(res.scores[1:] == torch.tensor(-5.0).sigmoid())
+    assert results[1].bboxes[0, 3] == 200 < anchors[(12 * w + 2) * num_anchors + 29, 3]
 
 
 @pytest.mark.parametrize('max_per_img', [0, -1])

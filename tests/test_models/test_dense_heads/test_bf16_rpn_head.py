@@ -5,11 +5,7 @@ from mmdet.models.dense_heads import RPNHead
 from mmdet.registry import MODELS
 
 from mmdet_covid.models import BF16RPNHead
-from tests.conftest import model_cfg
-
-needs_bf16 = pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(),
-                                reason='this CPU has no native bfloat16 arithmetic')
-
+from tests.conftest import model_cfg, needs_bf16
 
 def _heads(mode):
     """A BF16RPNHead in ``mode`` and a stock RPNHead with the same weights, as

@@ -2,33 +2,15 @@ import copy
 
 import pytest
 import torch
-from mmdet.registry import MODELS, OPTIM_WRAPPERS  # noqa: F401
-from mmengine.optim import build_optim_wrapper
+from mmdet.registry import MODELS
 
-from tests.conftest import cls_batch, model_cfg, seg_batch
-
-SEG_KEYS = {'seg_loss_rpn_cls', 'seg_loss_rpn_bbox', 'seg_loss_cls', 'seg_acc',
-            'seg_loss_bbox', 'seg_loss_mask'}
+from tests.conftest import SEG_KEYS, adam, changed, cls_batch, model_cfg, seg_batch
 
 
 def build(**overrides):
     model = MODELS.build(model_cfg(**overrides))
     model.init_weights()
     return model
-
-
-def optim(model, lr=1e-3):
-    return build_optim_wrapper(model, dict(
-        type='OptimWrapper', constructor='TrainableParamsOptimWrapperConstructor',
-        optimizer=dict(type='Adam', lr=lr, weight_decay=1e-3)))
-
-
-def changed(before, model, prefix):
-    """Whether any state (params or buffers) under `prefix` differs."""
-    after = model.state_dict()
-    keys = [k for k in before if k.startswith(prefix)]
-    assert keys, prefix
-    return any(not torch.equal(before[k], after[k]) for k in keys)
 
 
 @pytest.fixture(scope='module')
@@ -63,7 +45,7 @@ def test_slice_loss_keys_and_finite(model):
 def test_cls_step_updates_only_what_the_rule_allows(rule):
     model = build(update_rule=rule)
     model.train()
-    wrapper = optim(model)
+    wrapper = adam(model)
     before = copy.deepcopy(model.state_dict())
     model.train_step(cls_batch([0, 2]), wrapper)
 
@@ -91,7 +73,7 @@ def test_cls_step_norm_eval_switch(rule):
     model = build(update_rule=rule, cls_step_norm_eval=False)
     model.train()
     before = copy.deepcopy(model.state_dict())
-    model.train_step(cls_batch([0, 2]), optim(model))
+    model.train_step(cls_batch([0, 2]), adam(model))
     key = 'backbone.layer1.0.bn1.running_mean'
     assert torch.equal(before[key], model.state_dict()[key]) == (rule == 's_only')
 
@@ -116,7 +98,7 @@ def test_cls_step_features_match_inference_features():
 
 def test_seg_step_trains_all_but_s_and_image_branch(model):
     model.train()
-    wrapper = optim(model)
+    wrapper = adam(model)
     before = copy.deepcopy(model.state_dict())
     log_vars = model.train_step(seg_batch(2), wrapper)
     assert SEG_KEYS <= set(log_vars)
@@ -132,7 +114,7 @@ def test_weight_copy_makes_branches_equal():
     seg, img = head.bbox_head.state_dict(), head.image_bbox_head.state_dict()
     assert all(torch.equal(seg[k], img[k]) for k in seg), 'init_weights copies'
     model.train()
-    model.train_step(seg_batch(1), optim(model))
+    model.train_step(seg_batch(1), adam(model))
     seg = head.bbox_head.state_dict()
     assert not all(torch.equal(seg[k], img[k]) for k in seg)
     head.copy_seg_weights()
@@ -142,7 +124,7 @@ def test_weight_copy_makes_branches_equal():
 
 
 def test_image_branch_never_enters_the_optimiser(model):
-    wrapper = optim(model)
+    wrapper = adam(model)
     in_optim = {id(p) for g in wrapper.optimizer.param_groups for p in g['params']}
     frozen = {id(p) for p in model.roi_head.image_bbox_head.parameters()}
     trainable = {id(p) for p in model.parameters() if p.requires_grad}
@@ -182,7 +164,7 @@ def test_base_variant_shares_the_segmentation_branch():
     assert not hasattr(model.roi_head, 'image_bbox_head')
     model.train()
     before = copy.deepcopy(model.state_dict())
-    model.train_step(cls_batch([1, 2]), optim(model))
+    model.train_step(cls_batch([1, 2]), adam(model))
     assert not changed(before, model, 'roi_head.')
     assert changed(before, model, 'classifier.') and changed(before, model, 'backbone.')
 

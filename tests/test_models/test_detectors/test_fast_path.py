@@ -10,14 +10,11 @@ import copy
 
 import pytest
 import torch
-from mmdet.models.dense_heads import RPNHead
-from mmdet.models.roi_heads import StandardRoIHead
 from mmdet.models.roi_heads.mask_heads import FCNMaskHead
 from mmdet.registry import MODELS
 
-from mmdet_covid.models import AugmentedRoIHead, BatchPasteMaskHead, BatchRPNHead
-from tests.conftest import cls_batch, model_cfg, seg_batch
-from tests.test_models.test_detectors.test_dual_task_detector import optim
+from tests.conftest import (adam, assert_batched_post_processing_is_mmdets, cls_batch,
+                            model_cfg, needs_bf16, seg_batch)
 
 
 def _pair():
@@ -56,7 +53,7 @@ def test_fast_and_plain_paths_train_the_same():
     losses = []
     for model in (fast, plain):
         model.train()
-        wrapper = optim(model, lr=1e-4)
+        wrapper = adam(model, lr=1e-4)
         torch.manual_seed(1)  # the same proposal sampling in both runs
         run = []
         for step in range(3):  # segmentation and classification steps, weights updated
@@ -101,10 +98,6 @@ def test_channels_last_refuses_roi_layers_that_misread_it():
     plain = MODELS.build(model_cfg(roi_head=dict(mask_roi_extractor=stock),
                                    channels_last=False))
     assert not plain.channels_last
-
-
-needs_bf16 = pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(),
-                                reason='this CPU has no native bfloat16 arithmetic')
 
 
 def _bf16_pair(mode):
@@ -159,7 +152,7 @@ def test_cpu_bf16_inference_predicts_close_to_float32():
 
 def _first_iteration(model):
     model.train()
-    wrapper = optim(model, lr=1e-4)
+    wrapper = adam(model, lr=1e-4)
     torch.manual_seed(1)
     return [model.train_step(seg_batch(1, size=128), wrapper),
             model.train_step(cls_batch([2]), wrapper)]
@@ -193,32 +186,6 @@ def test_cpu_bf16_always_trains_in_bf16_with_close_losses():
     for key in ('seg_loss_rpn_cls', 'seg_loss_rpn_bbox'):
         torch.testing.assert_close(seg[key], seg32[key], atol=2e-3, rtol=5e-2, msg=key)
     torch.testing.assert_close(cls['slice_loss'], cls32['slice_loss'], atol=2e-3, rtol=5e-2)
-
-
-def assert_batched_post_processing_is_mmdets(monkeypatch, device: str = 'cpu') -> None:
-    """The RPN's proposals, the boxes and the masks post-processed for the whole
-    batch at once give the detections and slice classes of mmdet's image-by-image
-    post-processing, exactly (only equal scores could be ordered differently)."""
-    torch.manual_seed(0)
-    model = MODELS.build(model_cfg()).to(device)
-    model.init_weights()
-    model.eval()
-    model.roi_head.test_cfg.score_thr = 0.0  # all 128 detections of the untrained model
-    outs = []
-    for batched in (True, False):
-        if not batched:
-            monkeypatch.setattr(BatchRPNHead, 'predict_by_feat', RPNHead.predict_by_feat)
-            monkeypatch.setattr(AugmentedRoIHead, 'predict_bbox', StandardRoIHead.predict_bbox)
-            monkeypatch.setattr(BatchPasteMaskHead, 'predict_by_feat',
-                                FCNMaskHead.predict_by_feat)
-        with torch.no_grad():
-            data = model.data_preprocessor(seg_batch(3, size=128), False)
-            outs.append(model(**data, mode='predict'))
-    for a, b in zip(*outs):
-        assert len(a.pred_instances) == len(b.pred_instances) == 128
-        for key in ('bboxes', 'scores', 'labels', 'masks'):
-            assert torch.equal(a.pred_instances.get(key), b.pred_instances.get(key)), key
-        assert torch.equal(a.pred_score, b.pred_score)
 
 
 def test_batched_post_processing_predicts_what_mmdets_per_image_one_does(monkeypatch):

@@ -131,6 +131,32 @@ def _chosen(head, feats, rois, metas) -> torch.Tensor:
                                            [m['img_shape'] for m in metas])[0]
 
 
+def _box_case(bbox_head: dict, counts):
+    """(RoI head, features, proposals, metas) of three images with ``counts``
+    proposals: an untrained head whose scores are spread and boxes moved, images
+    of their own shapes and scale factors."""
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg(roi_head=dict(bbox_head=bbox_head)))
+    model.init_weights()
+    model.eval()
+    head = model.roi_head
+    with torch.no_grad():
+        head.bbox_head.fc_cls.weight.mul_(300)  # spread the scores of the untrained head
+        if head.bbox_head.with_reg:
+            head.bbox_head.fc_reg.weight.mul_(3000)  # and move its boxes
+    g = torch.Generator().manual_seed(1)
+    x = (torch.randn(len(counts), 256, 16, 16, generator=g), )
+    proposals = []
+    for n in counts:
+        xy = torch.rand(n, 2, generator=g) * 200
+        proposals.append(InstanceData(bboxes=torch.cat(
+            [xy, xy + 8 + torch.rand(n, 2, generator=g) * 60], 1)))
+    metas = [dict(img_shape=(256, 256), scale_factor=(1.0, 1.0)),
+             dict(img_shape=(200, 256), scale_factor=(0.5, 0.8)),
+             dict(img_shape=(256, 180), scale_factor=(2.0, 1.5))][:len(counts)]
+    return head, x, proposals, metas
+
+
 @pytest.mark.parametrize('rescale', [False, True])
 @pytest.mark.parametrize('bbox_head', [dict(), dict(num_classes=2),
                                        dict(num_classes=2, reg_class_agnostic=True)],
@@ -140,23 +166,7 @@ def test_box_predictions_are_mmdets_per_image_ones(monkeypatch, bbox_head, resca
     """The batched post-processing gives mmdet's detections, in the same order:
     images clipped to their own shapes and rescaled by their own factors, one
     without proposals, a score threshold and max_per_img that bind."""
-    torch.manual_seed(0)
-    model = MODELS.build(model_cfg(roi_head=dict(bbox_head=bbox_head)))
-    model.init_weights()
-    model.eval()
-    head = model.roi_head
-    head.bbox_head.fc_cls.weight.mul_(300)  # spread the scores of the untrained head
-    head.bbox_head.fc_reg.weight.mul_(3000)  # and move its boxes
-    g = torch.Generator().manual_seed(1)
-    x = (torch.randn(3, 256, 16, 16, generator=g), )
-    proposals = []
-    for n in (60, 0, 45):
-        xy = torch.rand(n, 2, generator=g) * 200
-        proposals.append(InstanceData(bboxes=torch.cat(
-            [xy, xy + 8 + torch.rand(n, 2, generator=g) * 60], 1)))
-    metas = [dict(img_shape=(256, 256), scale_factor=(1.0, 1.0)),
-             dict(img_shape=(200, 256), scale_factor=(0.5, 0.8)),
-             dict(img_shape=(256, 180), scale_factor=(2.0, 1.5))]
+    head, x, proposals, metas = _box_case(bbox_head, (60, 0, 45))
     for max_per_img in (20, 200):  # binding, and not
         cfg = ConfigDict(score_thr=0.3, nms=dict(type='nms', iou_threshold=0.5),
                          max_per_img=max_per_img)
@@ -173,3 +183,66 @@ def test_box_predictions_are_mmdets_per_image_ones(monkeypatch, bbox_head, resca
     if bbox_head.get('reg_class_agnostic'):  # one box, two classes: the NMS kept them apart
         overlap = bbox_overlaps(got[0].bboxes, got[0].bboxes)
         assert (overlap[got[0].labels[:, None] != got[0].labels[None]] > 0.5).any()
+
+
+TEST_CFG = ConfigDict(score_thr=0.3, nms=dict(type='nms', iou_threshold=0.5), max_per_img=20)
+
+
+def _count_batched(monkeypatch, head) -> list:
+    """The calls of the batched post-processing, recorded."""
+    calls = []
+    real = type(head)._post_process_boxes
+
+    def spy(self, *args, **kwargs):
+        calls.append(1)
+        return real(self, *args, **kwargs)
+    monkeypatch.setattr(type(head), '_post_process_boxes', spy)
+    return calls
+
+
+@pytest.mark.parametrize('rescale', [False, True])
+@torch.no_grad()
+def test_the_stock_fallback_gives_the_batched_detections(monkeypatch, rescale):
+    """A box type the batched path does not cover goes to mmdet's post-processing;
+    on boxes both can take, the same detections as the batched path."""
+    head, x, proposals, metas = _box_case(dict(), (60, 45))
+    calls = _count_batched(monkeypatch, head)
+    batched = head.predict_bbox(x, metas, proposals, TEST_CFG, rescale)
+    assert calls == [1]
+    head.bbox_head.predict_box_type = 'rbox'  # only decides empty results' box width
+    fallback = head.predict_bbox(x, metas, proposals, TEST_CFG, rescale)
+    assert calls == [1]  # not taken again
+    assert [len(r) for r in fallback] == [len(r) for r in batched] == [20, 20]
+    for a, b in zip(fallback, batched):
+        for key in ('bboxes', 'scores', 'labels'):
+            assert torch.equal(a.get(key), b.get(key)), key
+
+
+@torch.no_grad()
+def test_what_the_batched_path_does_not_cover_is_post_processed_as_mmdet_does(monkeypatch):
+    """No test config (test-time augmentation): every RoI's raw boxes and class
+    scores. No box regression: the proposals themselves. No proposal in any image:
+    empty detections."""
+    head, x, proposals, metas = _box_case(dict(), (60, 45))
+    calls = _count_batched(monkeypatch, head)
+    raw = head.predict_bbox(x, metas, proposals, None)
+    assert [r.bboxes.shape for r in raw] == [(60, 4), (45, 4)]
+    assert [r.scores.shape for r in raw] == [(60, 2), (45, 2)]  # lesion, background
+    torch.testing.assert_close(raw[0].scores.sum(1), torch.ones(60))
+    assert raw[1].bboxes[:, 2].max() <= 256 and raw[1].bboxes[:, 3].max() <= 200
+
+    empty = [InstanceData(bboxes=torch.zeros(0, 4)) for _ in range(2)]
+    for res in head.predict_bbox(x, metas, empty, TEST_CFG):
+        assert res.bboxes.shape == (0, 4) and len(res.scores) == len(res.labels) == 0
+
+    head, x, proposals, metas = _box_case(dict(with_reg=False), (60, 45))
+    calls += _count_batched(monkeypatch, head)
+    cfg = ConfigDict(TEST_CFG, max_per_img=200)
+    results = head.predict_bbox(x, metas, proposals, cfg)
+    for res, props in zip(results, proposals):
+        assert 0 < len(res) < len(props) and torch.all(res.scores > 0.3)
+        # each detection is one of the proposals (mmdet 3.3 means to clip them, but
+        # clamps an indexed copy: they stay as they were)
+        assert (res.bboxes[:, None] == props.bboxes[None]).all(-1).any(1).all()
+    assert results[1].bboxes[:, 3].max() > 200  # beyond the second image's height
+    assert calls == []

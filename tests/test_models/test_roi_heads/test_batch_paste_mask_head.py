@@ -70,3 +70,34 @@ def test_masks_and_boxes_are_the_per_image_ones(monkeypatch, scales, sizes, past
             assert value.untyped_storage().nbytes() == value.numel() * value.element_size()
     if rescale:  # boxes back in the original image, as the stock head leaves them
         assert torch.equal(got[0].bboxes, results[0].bboxes / 0.5)
+
+
+def _deconv_kernel_4(up: torch.nn.ConvTranspose2d) -> torch.nn.ConvTranspose2d:
+    """``up`` with a kernel (4) larger than its stride (2): outputs overlap."""
+    return torch.nn.ConvTranspose2d(up.in_channels, up.out_channels, 4, stride=2, padding=1)
+
+
+@pytest.mark.parametrize('upsample_cfg,replace,size', [
+    (dict(type='bilinear', scale_factor=2), None, 28),
+    (dict(type='nearest', scale_factor=2), None, 28),
+    (dict(type=None), None, 14),
+    (dict(type='deconv', scale_factor=2), _deconv_kernel_4, 28),
+], ids=['bilinear', 'nearest', 'no-upsampling', 'overlapping-deconv'])
+@torch.no_grad()
+def test_upsampling_it_cannot_fuse_runs_the_stock_layers(upsample_cfg, replace, size):
+    """Upsampling that is not a per-pixel deconvolution: the stock forward, the
+    numbers of an FCNMaskHead with the same weights."""
+    cfg = dict(model_cfg().roi_head.mask_head, upsample_cfg=upsample_cfg)
+    torch.manual_seed(0)
+    head = MODELS.build(cfg)
+    head.init_weights()
+    stock = MODELS.build(dict(cfg, type='FCNMaskHead'))
+    if replace is not None:
+        head.upsample, stock.upsample = replace(head.upsample), replace(stock.upsample)
+    stock.load_state_dict(head.state_dict())
+    assert not head._fused_upsample()
+    x = torch.randn(5, 256, 14, 14, generator=torch.Generator().manual_seed(1))
+    out = head(x)
+    assert out.shape == (5, 1, size, size)
+    assert torch.equal(out, stock(x))
+    assert head(x[:0]).shape == (0, 1, size, size)

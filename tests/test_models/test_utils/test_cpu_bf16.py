@@ -4,10 +4,7 @@ import torch
 from torch import nn
 
 from mmdet_covid.models.utils import bf16_active, bf16_call, check_cpu_bf16
-
-needs_bf16 = pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(),
-                                reason='this CPU has no native bfloat16 arithmetic')
-
+from tests.conftest import needs_bf16
 
 def _conv():
     torch.manual_seed(0)

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from mmdet_covid.models.utils import RoIBatchReplay
-from tests.conftest import cls_batch, model_cfg, seg_batch
+from tests.conftest import adam, cls_batch, model_cfg, seg_batch
 
 
 def rows(*values):
@@ -86,15 +86,12 @@ def test_extra_updates_of_s_on_remembered_batches():
     """steps=3: a classification step updates S three times (the last two on remembered
     RoI batches alone); a segmentation step is the stock one."""
     from mmdet.registry import MODELS
-    from mmengine.optim import build_optim_wrapper
     torch.manual_seed(0)
     model = MODELS.build(model_cfg(update_rule='s_only',
                                    cls_replay=dict(size=8, batch=4, steps=3)))
     model.init_weights()
     model.train()
-    wrapper = build_optim_wrapper(model, dict(
-        type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-3),
-        constructor='TrainableParamsOptimWrapperConstructor'))
+    wrapper = adam(model, weight_decay=0)
     seen = []
     model.classifier.register_forward_hook(lambda m, a, out: seen.append(a[0].shape[0]))
     backbone = model.backbone.conv1.weight.detach().clone()
