@@ -81,8 +81,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import mmdet_covid  # noqa: F401
     from mmdet_covid.apis import analyze_scan, init_ssm, read_scan
-    from mmdet_covid.datasets.ct_io import CTInputWarning, CTReadError
-    from mmdet_covid.engine.fileio import OutputFolderError, check_output_folder
+    from mmdet_covid.io.ct_io import CTInputWarning, CTReadError
+    from mmdet_covid.io.output_folder import OutputFolderError, check_output_folder
     from mmdet_covid.scan.report import write_report
     from mmdet_covid.utils import reuse_freed_memory
 

@@ -346,7 +346,7 @@ def main() -> None:
                for name, results in runs.items() if results}
     print_table(medians, args)
     if args.out:
-        from mmdet_covid.engine.fileio import atomic_write_json
+        from mmdet_covid.io.atomic_write import atomic_write_json
         atomic_write_json(report(medians, args.device, args.repeats, args.rounds, args.amp,
                                  not args.malloc_defaults), args.out, indent=1)
         print(f'written to {args.out}')

@@ -301,7 +301,7 @@ def main() -> None:
         scan = analyse_phantom_scan(tester.model, cfg.load_from, data_root, args.seed,
                                     osp.join(work_dir, 'scan_report'), args.scan_slices)
     total_s = time.time() - start
-    from mmdet_covid.engine.fileio import atomic_write_json
+    from mmdet_covid.io.atomic_write import atomic_write_json
     from mmdet_covid.utils.machine import cpu_model, native_bf16
     from mmdet_covid.utils.strict_json import strict_json
     atomic_write_json(strict_json(dict(

@@ -44,7 +44,7 @@ from mmdet.registry import VISUALIZERS
 from mmdet_covid.apis import inference_ct_slices, init_ssm
 from mmdet_covid.utils import reuse_freed_memory
 from mmdet_covid.datasets import LoadCTSlice
-from mmdet_covid.datasets.ct_io import CTInputWarning
+from mmdet_covid.io.ct_io import CTInputWarning
 from mmdet_covid.utils.provenance import training_notices
 from mmdet_covid.utils.spreadsheet import spreadsheet_safe
 

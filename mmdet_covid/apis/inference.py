@@ -10,7 +10,7 @@ from mmengine.dataset import pseudo_collate
 from mmdet.structures import DetDataSample
 from torch import nn
 
-from ..datasets.ct_io import CTInputWarning, CTReadError, is_nifti, nifti_slice_infos
+from ..io.ct_io import CTInputWarning, CTReadError, is_nifti, nifti_slice_infos
 from ..utils import check_checkpoint_matches
 from ..utils.provenance import read_training_data
 

@@ -11,9 +11,9 @@ from mmcv.transforms import Compose
 from mmengine.dataset import pseudo_collate
 from torch import nn
 
-from ..datasets.ct_io import CTInputWarning
-from ..datasets.ct_volume import CTVolume
-from ..datasets.scan_reader import read_ct_volume
+from ..io.ct_io import CTInputWarning
+from ..io.ct_volume import CTVolume
+from ..io.scan_reader import read_ct_volume
 from ..scan import (LABEL_NAMES, assign_sides, lesion_burden, lesion_labels, lung_mask,
                     scan_class)
 from ..scan.lesion_placement import (CAVITY_REACH_MM, LESION_MARGIN_MM, MIN_LUNG_SHARE,
@@ -33,7 +33,7 @@ class ScanAnalysis:
     """What :func:`analyze_scan` finds in one scan.
 
     Attributes:
-        volume: the scan as read (:class:`~mmdet_covid.datasets.ct_volume.CTVolume`).
+        volume: the scan as read (:class:`~mmdet_covid.io.ct_volume.CTVolume`).
         sides: (D, H, W) uint8 lung side per voxel (0 none, 1 right, 2 left), lesions
             included.
         lesion_labels: (D, H, W) uint8: 0 none, 1 ground glass, 2 consolidation.

@@ -11,8 +11,8 @@ from mmdet.apis import DetInferencer
 from mmengine.config import ConfigDict
 from mmengine.logging import print_log
 
-from ..datasets.ct_io import DICOM_SUFFIXES, is_nifti
 from ..datasets.transforms import CTInferencerLoader
+from ..io.ct_io import DICOM_SUFFIXES, is_nifti
 from ..utils.provenance import training_data_of, training_notices
 from .inference import inference_steps
 

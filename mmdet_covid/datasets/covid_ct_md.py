@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .dicom_series import list_dicom_series
+from ..io.dicom_series import list_dicom_series
 
 # COVID-CT-MD's diagnoses -> the classes of CTSliceClsDataset (community-acquired
 # pneumonia is the paper's common pneumonia, CP)

@@ -7,6 +7,10 @@ from mmengine.fileio import load
 
 from mmdet.registry import DATASETS
 
+# COVIDx-CT's slice classes in label order (0, 1, 2). Defined here, once: the dataset's
+# METAINFO, and the default of every model, metric and visualiser that names slice classes.
+COVIDX_CLASSES = ('Normal', 'CP', 'COVID-19')
+
 
 @DATASETS.register_module()
 class CTSliceClsDataset(BaseDataset):
@@ -30,7 +34,7 @@ class CTSliceClsDataset(BaseDataset):
     """
 
     METAINFO = {
-        'classes': ('Normal', 'CP', 'COVID-19'),
+        'classes': COVIDX_CLASSES,
         'palette': [(0, 160, 0), (255, 160, 0), (220, 20, 60)],
     }
 

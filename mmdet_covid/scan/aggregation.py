@@ -3,12 +3,14 @@ from typing import Dict, Sequence
 
 import numpy as np
 
+from ..datasets.ct_slice_cls_dataset import COVIDX_CLASSES
+
 NORMAL = 0  # class index of Normal in COVIDx-CT's order (Normal, CP, COVID-19)
 
 
 def scan_class(slice_probs: np.ndarray, slice_top_lesion_score: np.ndarray,
                lesion_score_thr: float = 0.75, min_lesion_slices: int = 1,
-               classes: Sequence[str] = ('Normal', 'CP', 'COVID-19')) -> Dict[str, object]:
+               classes: Sequence[str] = COVIDX_CLASSES) -> Dict[str, object]:
     """Class of a scan from its analysed slices (slices with lung).
 
     The rule:
@@ -26,7 +28,7 @@ def scan_class(slice_probs: np.ndarray, slice_top_lesion_score: np.ndarray,
         slice_top_lesion_score: (N,) best lesion score per slice (0 without detections).
         lesion_score_thr: score from which a detection makes a lesion slice.
         min_lesion_slices: lesion slices needed to call the scan diseased.
-        classes: class names, Normal first.
+        classes: class names, Normal first (default: the classification dataset's).
 
     Returns:
         dict: ``label`` (int), ``class`` (name), ``probabilities`` ({name: p}),

@@ -15,7 +15,7 @@ from typing import Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ..datasets.hounsfield import AIR_HU
+from ..io.hounsfield import AIR_HU
 
 # A relative pixel-size difference below this is no resampling.
 SAME_PIXEL = 0.01

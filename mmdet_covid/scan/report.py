@@ -10,8 +10,9 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..datasets.ct_io import apply_window
-from ..engine.fileio import atomic_write_json, check_output_folder, staged_folder
+from ..io.atomic_write import atomic_write_json
+from ..io.ct_io import apply_window
+from ..io.output_folder import check_output_folder, staged_folder
 from ..utils.spreadsheet import spreadsheet_safe
 from ..utils.strict_json import strict_json
 from ..version import __version__
@@ -37,13 +38,13 @@ def write_report(analysis, out_dir: str, key_slices: int = 3,
     """Write every output of a :class:`~mmdet_covid.apis.scan_analysis.ScanAnalysis`.
 
     The outputs are written into a staged folder that becomes ``out_dir`` when all are
-    done (:func:`~mmdet_covid.engine.fileio.staged_folder`: a killed run never leaves a
+    done (:func:`~mmdet_covid.io.output_folder.staged_folder`: a killed run never leaves a
     mix of two reports). One output that fails does not stop the others: its error is
     returned and written into ``report.json`` (``output_errors``).
 
     Args:
         analysis: what to write.
-        out_dir: the report folder (:func:`~mmdet_covid.engine.fileio.check_output_folder`
+        out_dir: the report folder (:func:`~mmdet_covid.io.output_folder.check_output_folder`
             first: never the input's folder, an earlier report only with ``overwrite``).
         key_slices: slices with most lesion area drawn in the HTML page.
         overwrite: replace an earlier report in ``out_dir``.

@@ -7,6 +7,7 @@ from mmdet.registry import VISUALIZERS
 from mmdet.structures import DetDataSample
 from mmdet.visualization import DetLocalVisualizer
 
+from ..datasets.ct_slice_cls_dataset import COVIDX_CLASSES
 from ..utils.strict_json import strict_json
 
 
@@ -28,13 +29,14 @@ class SSMVisualizer(DetLocalVisualizer):
 
     Args:
         classes (tuple[str]): Slice class names, in the index order of
-            ``pred_score``. Defaults to ``('Normal', 'CP', 'COVID-19')``.
+            ``pred_score``. Defaults to the classification dataset's,
+            ``COVIDX_CLASSES``.
         lesion_classes (tuple[str]): Instance class names. Defaults to
             ``('lesion', )``.
         **kwargs: :class:`DetLocalVisualizer` arguments.
     """
 
-    def __init__(self, name: str = 'visualizer', classes=('Normal', 'CP', 'COVID-19'),
+    def __init__(self, name: str = 'visualizer', classes=COVIDX_CLASSES,
                  lesion_classes=('lesion', ), **kwargs) -> None:
         super().__init__(name=name, **kwargs)
         self.slice_classes = tuple(classes)

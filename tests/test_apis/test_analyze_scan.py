@@ -17,12 +17,11 @@ import pydicom
 import pytest
 
 from mmdet_covid.apis import analyze_scan, init_ssm
-from mmdet_covid.apis.scan_analysis import RESEARCH_USE
-from mmdet_covid.datasets.ct_io import apply_window
-from mmdet_covid.datasets.scan_reader import read_ct_volume
-from mmdet_covid.engine.fileio import OutputFolderError
+from mmdet_covid.io.ct_io import apply_window
+from mmdet_covid.io.output_folder import OutputFolderError
+from mmdet_covid.io.scan_reader import read_ct_volume
 from mmdet_covid.scan import report as report_module
-from mmdet_covid.scan.report import write_report
+from mmdet_covid.scan.report import RESEARCH_USE, write_report
 
 PHANTOM = dict(name='mmdet-covid synthetic phantom (generator version 3)', synthetic=True,
                fov_mm=360.0, model_pixel_mm=360.0 / 128, ann_file='x.json', samples=10)

@@ -11,7 +11,7 @@ import torch
 from mmdet.apis import DetInferencer, inference_detector, init_detector
 
 from mmdet_covid.apis import SSMInferencer
-from mmdet_covid.datasets.ct_io import apply_window
+from mmdet_covid.io.ct_io import apply_window
 
 
 @pytest.fixture(scope='module')

@@ -9,8 +9,8 @@ import pytest
 from mmengine.config import Config
 from PIL import Image
 
-from mmdet_covid.datasets.ct_io import apply_window
 from mmdet_covid.engine.runner.ssm_runner import SSMRunner
+from mmdet_covid.io.ct_io import apply_window
 from tests.conftest import CONFIG_DIR, REPO_ROOT
 
 CONFIGS = {'binary': 'covid_semiseg/ssm_r18-b3-aug_seg_covid-semiseg.py',

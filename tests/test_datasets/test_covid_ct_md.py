@@ -6,7 +6,7 @@ import os.path as osp
 import numpy as np
 import pytest
 
-from mmdet_covid.datasets.scan_reader import read_ct_volume
+from mmdet_covid.io.scan_reader import read_ct_volume
 
 # slices, pixel spacing (mm), first and last slice z (mm, feet to head)
 SERIES = {'P001': (148, 0.748046875, -346.1, -52.1),

@@ -5,9 +5,9 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from mmdet_covid.datasets.ct_io import (CTInputWarning, CTReadError, apply_window,
-                                        iter_nifti_slices, nifti_slice_infos)
 from mmdet_covid.datasets.transforms import LoadCTSlice
+from mmdet_covid.io.ct_io import (CTInputWarning, CTReadError, apply_window, iter_nifti_slices,
+                                  nifti_slice_infos)
 
 CT_SMALL = get_testdata_file('CT_small.dcm')
 

@@ -1,5 +1,4 @@
-"""Atomic checkpoint and JSON writes, the frozen-parameter optimiser, checkpoint checks."""
-import json
+"""Atomic checkpoint writes, the frozen-parameter optimiser, checkpoint checks."""
 import os
 
 import pytest
@@ -8,7 +7,6 @@ from mmengine.fileio import get_file_backend
 from mmengine.optim import build_optim_wrapper
 from torch import nn
 
-from mmdet_covid.engine.fileio import atomic_write_json
 from mmdet_covid.utils import check_checkpoint_file
 
 
@@ -26,17 +24,6 @@ def test_atomic_backend_never_leaves_a_partial_file(tmp_path, monkeypatch):
         backend.put(b'new checkpoint' * 1000, str(target))
     assert target.read_bytes() == b'old checkpoint'
     assert os.listdir(target.parent) == ['epoch_1.pth']  # no temporary left behind
-
-
-def test_atomic_json_is_strict_and_keeps_the_old_file_on_failure(tmp_path):
-    target = tmp_path / 'ann.json'
-    atomic_write_json({'a': [1, None]}, target, indent=1)
-    assert json.loads(target.read_text()) == {'a': [1, None]}
-    for bad in ({'a': float('nan')}, {'a': object()}):  # refused before the file is touched
-        with pytest.raises((ValueError, TypeError)):
-            atomic_write_json(bad, target)
-        assert json.loads(target.read_text()) == {'a': [1, None]}
-    assert os.listdir(tmp_path) == ['ann.json']
 
 
 def test_frozen_parameters_never_enter_the_optimiser():
@@ -59,13 +46,3 @@ def test_checkpoint_file_check(tmp_path):
     truncated.write_bytes(good.read_bytes()[:100])
     with pytest.raises(ValueError, match='truncated or corrupt'):
         check_checkpoint_file(str(truncated))
-
-
-def test_atomic_writes_get_the_mode_a_plain_open_gives(tmp_path):
-    umask = os.umask(0o022)
-    try:
-        atomic_write_json({'a': 1}, tmp_path / 'report.json')
-    finally:
-        os.umask(umask)
-    # mkstemp's temporary file is 0600: others could not read a report written through it
-    assert (tmp_path / 'report.json').stat().st_mode & 0o777 == 0o644

@@ -4,8 +4,8 @@ import os.path as osp
 import numpy as np
 import pytest
 
-from mmdet_covid.datasets.ct_io import load_nifti_hu  # a label volume: not CT values
-from mmdet_covid.datasets.scan_reader import read_ct_volume
+from mmdet_covid.io.ct_io import load_nifti_hu  # a label volume: not CT values
+from mmdet_covid.io.scan_reader import read_ct_volume
 from mmdet_covid.scan import (ZONES, assign_sides, lesion_burden, lesion_labels, lung_mask,
                               zone_map)
 

@@ -112,7 +112,7 @@ def main(argv=None) -> None:
     for key, value in result.items():
         print(f'{key:<22} {value}')
     if args.out:
-        from mmdet_covid.engine.fileio import atomic_write_json
+        from mmdet_covid.io.atomic_write import atomic_write_json
         atomic_write_json(result, args.out, indent=1)
 
 

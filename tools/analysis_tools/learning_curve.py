@@ -157,7 +157,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         with open(args.table, 'w') as f:
             f.write(text + '\n')
     if args.json:
-        from mmdet_covid.engine.fileio import atomic_write_json
+        from mmdet_covid.io.atomic_write import atomic_write_json
         from mmdet_covid.utils.strict_json import strict_json
         atomic_write_json(strict_json(runs), args.json, indent=1)
     if args.out:

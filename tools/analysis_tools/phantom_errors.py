@@ -121,7 +121,7 @@ def main(argv=None) -> Dict:
           f'; hard-blind ceiling: accuracy {ceiling["accuracy"]:.3f}, weighted F1 '
           f'{ceiling["f1_weighted"]:.3f}')
     if args.out:
-        from mmdet_covid.engine.fileio import atomic_write_json
+        from mmdet_covid.io.atomic_write import atomic_write_json
         atomic_write_json(dict(result, config=args.config, checkpoint=args.checkpoint,
                                split=args.split, slices_wrong=[
                                    r for r in records if r['pred'] != r['label']]),

@@ -293,7 +293,7 @@ def main(argv=None) -> None:
         for label in labels:
             print(f'{label:<70} {counts[label][0]:8.1f} {counts[label][1]:6.1f}')
         if args.out:
-            from mmdet_covid.engine.fileio import atomic_write_json
+            from mmdet_covid.io.atomic_write import atomic_write_json
             atomic_write_json(dict(
                 config=args.config, batch_size=args.batch_size, device=args.device,
                 precision=precision, training=args.train,
@@ -319,7 +319,7 @@ def main(argv=None) -> None:
     for label, _, _ in STAGES:
         print(f'{label:<70} {medians[label]:8.4f}  {100 * medians[label] / whole:5.1f}%')
     if args.out:
-        from mmdet_covid.engine.fileio import atomic_write_json
+        from mmdet_covid.io.atomic_write import atomic_write_json
         atomic_write_json(dict(config=args.config, batch_size=args.batch_size,
                                threads=torch.get_num_threads(), device=args.device,
                                gpu=torch.cuda.get_device_name(0)

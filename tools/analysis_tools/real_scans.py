@@ -31,7 +31,7 @@ def draw(analyses: List[tuple], path: str) -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    from mmdet_covid.datasets.ct_io import apply_window
+    from mmdet_covid.io.ct_io import apply_window
 
     fig, axes = plt.subplots(len(analyses), 4, figsize=(12, 3.1 * len(analyses)),
                              squeeze=False)
@@ -121,7 +121,7 @@ def main(argv=None) -> None:
           f'{rates["slice_specificity"]:.3f}')
     print(f'{len(patients)} patients are an anecdote, not a measurement of accuracy')
     if args.out:
-        from mmdet_covid.engine.fileio import atomic_write_json
+        from mmdet_covid.io.atomic_write import atomic_write_json
         from mmdet_covid.utils.machine import cpu_model, native_bf16
         from mmdet_covid.utils.strict_json import strict_json
         atomic_write_json(strict_json(dict(

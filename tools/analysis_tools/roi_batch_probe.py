@@ -257,7 +257,7 @@ def main() -> None:
                     f'{min(v):.3f}-{max(v):.3f}' for v in row['f1_weighted'].values()))
         result['offline_s'] = dict(lr=args.s_lr, seeds=args.seeds, steps=steps, runs=rows)
     if args.out:
-        from mmdet_covid.engine.fileio import atomic_write_json
+        from mmdet_covid.io.atomic_write import atomic_write_json
         from mmdet_covid.utils.strict_json import strict_json
         atomic_write_json(strict_json(result), args.out, indent=1)
 

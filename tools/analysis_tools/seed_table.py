@@ -127,7 +127,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     print(markdown(variants, args.keys))
     result = dict(keys=args.keys, variants=variants)
     if args.out:
-        from mmdet_covid.engine.fileio import atomic_write_json
+        from mmdet_covid.io.atomic_write import atomic_write_json
         from mmdet_covid.utils.machine import cpu_model, native_bf16
         from mmdet_covid.utils.strict_json import strict_json
         result.update(cpu=cpu_model(), native_bf16=native_bf16())

@@ -45,7 +45,7 @@ from PIL import Image
 
 from mmdet_covid.datasets.data_source import add_data_source_args, data_source_from_args
 from mmdet_covid.datasets.mask_instances import mask_to_instances
-from mmdet_covid.engine.fileio import atomic_write_json
+from mmdet_covid.io.atomic_write import atomic_write_json
 from mmdet_covid.utils.text_files import TextFileError, read_text_lines
 
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png')

@@ -40,11 +40,10 @@ import numpy as np
 from mmdet_covid.datasets.covid_ct_md import (DIAGNOSIS_CLASS, LABEL_FILES, diagnosis_of,
                                               find_patients, load_label_array,
                                               patient_slices, read_index)
+from mmdet_covid.datasets.ct_slice_cls_dataset import COVIDX_CLASSES
 from mmdet_covid.datasets.data_source import add_data_source_args, data_source_from_args
-from mmdet_covid.engine.fileio import atomic_write_json
+from mmdet_covid.io.atomic_write import atomic_write_json
 from mmdet_covid.utils.text_files import TextFileError, read_text_lines
-
-CLASSES = ('Normal', 'CP', 'COVID-19')
 
 
 class CovidCtMdError(ValueError):
@@ -163,12 +162,12 @@ def convert(root: str, index_file: str, labels_file: str,
                 counts['slices_without_infection_left_out'] += 1
                 continue
             data[split].append(dict(img_path=osp.relpath(path, root),
-                                    gt_label=CLASSES.index(cls), patient_id=patient,
+                                    gt_label=COVIDX_CLASSES.index(cls), patient_id=patient,
                                     slice_index=k))
         patients_per_split[split][cls] += 1
     summary = dict(
         patients={split: dict(c) for split, c in sorted(patients_per_split.items())},
-        slices={split: dict(Counter(CLASSES[d['gt_label']] for d in items))
+        slices={split: dict(Counter(COVIDX_CLASSES[d['gt_label']] for d in items))
                 for split, items in sorted(data.items())},
         left_out={k: v for k, v in sorted(counts.items()) if v})
     return dict(data), summary
@@ -213,8 +212,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     for split, items in sorted(data.items()):
         path = osp.join(args.out_dir, f'{split}.json')
         atomic_write_json(dict(
-            metainfo=dict(classes=list(CLASSES), dataset='COVID-CT-MD', data_source=source,
-                          img_path_relative_to=osp.abspath(root)),
+            metainfo=dict(classes=list(COVIDX_CLASSES), dataset='COVID-CT-MD',
+                          data_source=source, img_path_relative_to=osp.abspath(root)),
             data_list=items), path)
         print(f'wrote {path}: {len(items)} slices of '
               f'{sum(summary["patients"][split].values())} patients '

@@ -45,11 +45,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
+from mmdet_covid.datasets.ct_slice_cls_dataset import COVIDX_CLASSES
 from mmdet_covid.datasets.data_source import add_data_source_args, data_source_from_args
-from mmdet_covid.engine.fileio import atomic_write_json
+from mmdet_covid.io.atomic_write import atomic_write_json
 from mmdet_covid.utils.text_files import TextFileError, read_text_lines
 
-CLASSES = ('Normal', 'CP', 'COVID-19')
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg')
 # CNCB names: {NCP|CP|Normal}_{patient}_{scan}_{slice}.png; other COVIDx-CT sources
 # (e.g. radiopaedia_{case}_..., coronacases_{case}_...) also start with source_patient.
@@ -96,7 +96,7 @@ def _parse_line(path: str, lineno: int, cols: List[str]) -> LabelLine:
     except ValueError:
         raise COVIDxFormatError(f'{where}: {" ".join(cols[1:])!r}; expected integers '
                                 'for class xmin ymin xmax ymax', 'not an integer') from None
-    if not 0 <= label < len(CLASSES):
+    if not 0 <= label < len(COVIDX_CLASSES):
         raise COVIDxFormatError(f'{where}: class {label}; expected 0 (Normal), 1 (CP) '
                                 'or 2 (COVID-19)', 'class outside 0-2')
     x1, y1, x2, y2 = box
@@ -206,7 +206,7 @@ def balanced_subsample(lines: List[LabelLine], per_class: int, seed: int,
     rng = np.random.default_rng(seed)
     keep = []
     labels = np.array([line.label for line in lines])
-    for c, name in enumerate(CLASSES):
+    for c, name in enumerate(COVIDX_CLASSES):
         idx = np.nonzero(labels == c)[0]
         if len(idx) < per_class:
             raise COVIDxFormatError(f'{path}: {len(idx)} slices of class {c} ({name}); '
@@ -286,12 +286,12 @@ def convert_covidx(label_file: str, img_dir: str, relative_to: Optional[str] = N
                                 'skipped); expected at least one')
     per_label = Counter(d['gt_label'] for d in data_list)
     annotation = dict(
-        metainfo=dict(classes=list(CLASSES), dataset='COVIDx-CT',
+        metainfo=dict(classes=list(COVIDX_CLASSES), dataset='COVIDx-CT',
                       label_file=osp.basename(label_file), per_class=per_class,
                       seed=seed if per_class is not None else None, crop_body=crop_body),
         data_list=data_list)
     summary = dict(lines=n_lines, selected=len(lines), written=len(data_list),
-                   per_class={CLASSES[c]: per_label.get(c, 0) for c in range(len(CLASSES))},
+                   per_class={name: per_label.get(c, 0) for c, name in enumerate(COVIDX_CLASSES)},
                    skipped=dict(skipped))
     return annotation, summary
 

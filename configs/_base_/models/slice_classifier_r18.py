@@ -4,8 +4,7 @@ custom_imports = dict(imports=['mmdet_covid'], allow_failed_imports=False)
 
 model = dict(
     type='SliceClassifier',
-    num_classes=3,
-    classes=('Normal', 'CP', 'COVID-19'),
+    num_classes=3,  # classes: the classification dataset's (SliceClassifier's default)
     in_channels=512,
     loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
     # ImageNet mean/std and BGR->RGB as the SSM's preprocessor (statistics only)

@@ -5,7 +5,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmdet.registry import TRANSFORMS
-from ..ct_io import ct_array_to_bgr, is_nifti
+from ...io.ct_io import ct_array_to_bgr, is_nifti
 from .load_ct_slice import LoadCTSlice
 
 
@@ -15,7 +15,7 @@ class CTInferencerLoader(BaseTransform):
 
     An inferencer hands the pipeline a path, an array or a dict. A path is read
     by :class:`LoadCTSlice` (PNG/JPEG, 16-bit PNG, DICOM); an array is converted
-    by :func:`~mmdet_covid.datasets.ct_io.ct_array_to_bgr` (uint8 grey or BGR as
+    by :func:`~mmdet_covid.io.ct_io.ct_array_to_bgr` (uint8 grey or BGR as
     stored, int16/float as HU, uint16 as HU + offset). NIfTI volumes hold many
     slices: use :func:`mmdet_covid.apis.inference_ct_slices` for them.
 

@@ -6,8 +6,8 @@ from mmcv.transforms import BaseTransform
 from mmengine.fileio import get, get_local_path
 
 from mmdet.registry import TRANSFORMS
-from ..ct_io import (DEEPLESION_HU_OFFSET, LUNG_WINDOW_LEVEL, LUNG_WINDOW_WIDTH,
-                     apply_window, decode_ct_image, is_nifti, load_nifti_hu, to_bgr)
+from ...io.ct_io import (DEEPLESION_HU_OFFSET, LUNG_WINDOW_LEVEL, LUNG_WINDOW_WIDTH,
+                         apply_window, decode_ct_image, is_nifti, load_nifti_hu, to_bgr)
 
 
 @TRANSFORMS.register_module()
@@ -24,7 +24,7 @@ class LoadCTSlice(BaseTransform):
 
     - img_path
     - slice_index (NIfTI volumes only: the axial slice, see
-      :func:`mmdet_covid.datasets.ct_io.nifti_slice_infos`)
+      :func:`mmdet_covid.io.ct_io.nifti_slice_infos`)
 
     Added keys:
 
@@ -62,7 +62,7 @@ class LoadCTSlice(BaseTransform):
     def _nifti_slice(self, path: str, index) -> np.ndarray:
         if index is None:
             raise KeyError(f'{path}: a NIfTI volume needs results["slice_index"]; build the '
-                           'data list with mmdet_covid.datasets.ct_io.nifti_slice_infos')
+                           'data list with mmdet_covid.io.ct_io.nifti_slice_infos')
         if path != self._volume_path:
             with get_local_path(path, backend_args=self.backend_args) as local:
                 self._volume = load_nifti_hu(local)

@@ -4,7 +4,7 @@ import torch
 
 from mmdet.datasets.transforms import PackDetInputs
 from mmdet.registry import TRANSFORMS
-from ..ct_io import ct_array_to_bgr
+from ...io.ct_io import ct_array_to_bgr
 
 
 @TRANSFORMS.register_module()
@@ -20,7 +20,7 @@ class PackSSMInputs(PackDetInputs):
 
     The model takes (H, W, 3) uint8 BGR images, which is what ``LoadCTSlice``
     gives. Any other image array is converted as ``LoadCTSlice`` converts
-    files (:func:`~mmdet_covid.datasets.ct_io.ct_array_to_bgr`, default lung
+    files (:func:`~mmdet_covid.io.ct_io.ct_array_to_bgr`, default lung
     window): that is what mmdet's ``inference_detector`` leaves when it is
     given a 2-D grey slice or an int16 array in HU (it swaps the first step
     for ``LoadImageFromNDArray``).

@@ -10,8 +10,8 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmengine.utils import mkdir_or_exist
 
-from ...engine.fileio import atomic_write_json
-from ...models.cls_heads.image_classifier_s import COVIDX_CLASSES
+from ...datasets.ct_slice_cls_dataset import COVIDX_CLASSES
+from ...io.atomic_write import atomic_write_json
 
 ArrayLike = Union[np.ndarray, torch.Tensor, Sequence]
 
@@ -109,8 +109,8 @@ class ClsSensitivityF1(BaseMetric):
 
     Args:
         classes (Sequence[str]): Class names in label order, used when the
-            dataset gives no ``dataset_meta['classes']``. Defaults to
-            ``('Normal', 'CP', 'COVID-19')``.
+            dataset gives no ``dataset_meta['classes']``. Defaults to the
+            classification dataset's, ``COVIDX_CLASSES``.
         out_dir (str, optional): Where to write the confusion matrix files.
             Defaults to None (write nothing).
         collect_device (str): ``'cpu'`` or ``'gpu'``, to gather the results

@@ -10,7 +10,7 @@ from mmdet.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
-from ...models.cls_heads.image_classifier_s import COVIDX_CLASSES
+from ...datasets.ct_slice_cls_dataset import COVIDX_CLASSES
 from ...scan.aggregation import NORMAL, scan_class
 from .cls_metric import ClsSensitivityF1, _to_numpy
 

@@ -10,7 +10,7 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.model import BaseModel
 from torch import Tensor
 
-from ..cls_heads.image_classifier_s import COVIDX_CLASSES
+from ...datasets.ct_slice_cls_dataset import COVIDX_CLASSES
 from ..utils import bf16_active, bf16_call, check_cpu_bf16
 
 # mmdet's stock preprocessing (as in the SSM configs): ImageNet mean/std on
@@ -45,7 +45,7 @@ class SliceClassifier(BaseModel):
             returns is pooled.
         num_classes (int): Number of classes. Defaults to 3.
         classes (Sequence[str]): Class names in label order, ``num_classes``
-            of them. Defaults to ``('Normal', 'CP', 'COVID-19')``.
+            of them. Defaults to the classification dataset's, ``COVIDX_CLASSES``.
         in_channels (int): Channels of the last feature map. Defaults to 512
             (ResNet18/34 stage 4).
         loss (dict): An mmdet classification loss on ``(N, C)`` logits and

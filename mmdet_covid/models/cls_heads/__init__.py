@@ -1,3 +1,3 @@
-from .image_classifier_s import COVIDX_CLASSES, ImageClassifierS
+from .image_classifier_s import ImageClassifierS
 
-__all__ = ['COVIDX_CLASSES', 'ImageClassifierS']
+__all__ = ['ImageClassifierS']

@@ -8,7 +8,7 @@ from mmengine.model import BaseModule
 from mmdet.registry import MODELS
 from torch import Tensor
 
-COVIDX_CLASSES = ('Normal', 'CP', 'COVID-19')
+from ...datasets.ct_slice_cls_dataset import COVIDX_CLASSES
 
 
 @MODELS.register_module()
@@ -22,7 +22,7 @@ class ImageClassifierS(BaseModule):
         in_features (int): ``B * 5``. Defaults to 640 (B = 128).
         hidden_channels (int): Width of the two hidden layers. Defaults to 512.
         classes (Sequence[str]): Class names in index order. Defaults to
-            ``('Normal', 'CP', 'COVID-19')`` (the COVIDx-CT labels 0, 1, 2).
+            the classification dataset's, ``COVIDX_CLASSES`` (COVIDx-CT's labels 0, 1, 2).
         loss (dict): The loss. The default is paper eq. 3: binary
             cross-entropy with logits against the one-hot label, averaged
             over all elements. ``dict(type='CrossEntropyLoss')`` gives the

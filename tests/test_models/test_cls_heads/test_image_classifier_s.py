@@ -2,7 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmdet_covid.models import COVIDX_CLASSES, ImageClassifierS
+from mmdet_covid.datasets import COVIDX_CLASSES
+from mmdet_covid.models import ImageClassifierS
 
 
 def test_shapes_init_and_class_order():

@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from mmdet_covid.engine.fileio import OutputFolderError, check_output_folder, staged_folder
-from mmdet_covid.engine.fileio import output_folder
+from mmdet_covid.io import output_folder
+from mmdet_covid.io.output_folder import OutputFolderError, check_output_folder, staged_folder
 
 
 def _write(folder, name, text):

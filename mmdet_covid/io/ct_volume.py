@@ -1,7 +1,7 @@
 """CTVolume: one CT scan as axial slices in Hounsfield units, with its geometry.
 
 The readers (:mod:`.dicom_series`, :mod:`.nifti_volume`, :mod:`.image_folder`, and
-:func:`~mmdet_covid.datasets.scan_reader.read_ct_volume` that chooses between them) all
+:func:`~mmdet_covid.io.scan_reader.read_ct_volume` that chooses between them) all
 return a :class:`CTVolume`: the scan as axial slices in display orientation (``hu[k]`` a
 slice, rows anterior to posterior, columns from the patient's right to left, ``k`` feet
 to head), its voxel spacing, the affine that maps voxel indices to the scanner's world

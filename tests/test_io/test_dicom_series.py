@@ -10,10 +10,10 @@ import pytest
 from pydicom.uid import (DeflatedExplicitVRLittleEndian, JPEG2000Lossless, JPEGLSLossless,
                          RLELossless)
 
-from mmdet_covid.datasets import ct_volume
-from mmdet_covid.datasets.ct_io import CTInputWarning, CTReadError
-from mmdet_covid.datasets.dicom_pixels import decoder_table
-from mmdet_covid.datasets.scan_reader import read_ct_volume
+from mmdet_covid.io import ct_volume
+from mmdet_covid.io.ct_io import CTInputWarning, CTReadError
+from mmdet_covid.io.dicom_pixels import decoder_table
+from mmdet_covid.io.scan_reader import read_ct_volume
 
 
 @pytest.fixture

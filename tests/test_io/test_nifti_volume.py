@@ -5,9 +5,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from mmdet_covid.datasets import ct_volume
-from mmdet_covid.datasets.ct_io import CTInputWarning, CTReadError
-from mmdet_covid.datasets.scan_reader import read_ct_volume
+from mmdet_covid.io import ct_volume
+from mmdet_covid.io.ct_io import CTInputWarning, CTReadError
+from mmdet_covid.io.scan_reader import read_ct_volume
 
 
 def _chest(shape=(32, 32, 6)) -> np.ndarray:

@@ -10,9 +10,9 @@ import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
-from mmdet_covid.datasets.ct_io import CTInputWarning, CTReadError, apply_window
-from mmdet_covid.datasets.dicom_series import list_dicom_series
-from mmdet_covid.datasets.scan_reader import read_ct_volume
+from mmdet_covid.io.ct_io import CTInputWarning, CTReadError, apply_window
+from mmdet_covid.io.dicom_series import list_dicom_series
+from mmdet_covid.io.scan_reader import read_ct_volume
 
 
 def _copy_series(src: str, dst: str, **changes) -> None:
