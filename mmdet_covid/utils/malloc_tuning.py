@@ -17,19 +17,17 @@ def reuse_freed_memory(trim_threshold: int = -1) -> bool:
 
     By default glibc maps every block above 128 KB-32 MB to fresh pages and
     unmaps it when freed, so each large tensor of a forward pass (feature
-    maps, RoI features, masks) is page-faulted in anew on every pass: on this
-    project's 2-core CPU zeroing a (49000, 256) float tensor took 28 ms, 2 ms
-    with the memory reused, and RoIAlign's sparse product over 1,000 RoIs 67
-    against 15 ms. This is what the jemalloc or tcmalloc preload that
-    PyTorch's CPU tuning guide recommends buys, without a preload. The cost:
-    the process keeps its peak heap (resident memory falls later, or never;
-    the peak itself is unchanged).
+    maps, RoI features, masks) is page-faulted in anew on every pass. This
+    is what the jemalloc or tcmalloc preload that PyTorch's CPU tuning guide
+    recommends buys, without a preload. The cost: the process keeps its peak
+    heap (resident memory falls later, or never; the peak itself is
+    unchanged).
 
     A bound on the kept heap comes back as page faults once a pass frees
-    more than it: with 1 GB kept, inference on batches of 8 slices freed
-    over 1 GB at the top of the heap at the end of each pass, malloc handed
-    it back, and the next pass faulted 245,000 pages (1 GB) in anew: 0.122 s
-    per slice against 0.095 s with the heap kept whole (0.107 s at batch 1).
+    more than it: inference on batches of 8 slices frees over 1 GB at the
+    top of the heap at the end of each pass, malloc hands it back above the
+    bound, and the next pass faults it in anew. Timings of both are in
+    docs/benchmarks.md.
 
     Args:
         trim_threshold (int): glibc's ``M_TRIM_THRESHOLD``: freed memory at

@@ -27,8 +27,10 @@ model = dict(
         init_cfg=None),  # trained from scratch: no ImageNet weights
     neck=dict(in_channels=[256], num_outs=1),
     rpn_head=dict(
-        # the stock RPNHead, its convolutions in bfloat16 where model.cpu_bf16 says
-        type='BF16RPNHead',
+        # the stock RPNHead, its proposals post-processed for the whole batch
+        # at once (the same ones), its convolutions in bfloat16 where
+        # model.cpu_bf16 says
+        type='BatchRPNHead',
         anchor_generator=dict(
             # sizes 2..32 px (base size 1) x 6 ratios = 30 anchors per location
             scales=[2, 4, 8, 16, 32],

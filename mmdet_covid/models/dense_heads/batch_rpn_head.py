@@ -1,5 +1,6 @@
-"""mmdet's RPN head, its proposals post-processed for all images at once."""
-from typing import List, Optional
+"""mmdet's RPN head, its proposals post-processed for all images at once and its
+convolutions in bfloat16 where the detector's ``cpu_bf16`` says."""
+from typing import List, Optional, Tuple
 
 import torch
 from mmdet.models.dense_heads import RPNHead
@@ -9,25 +10,44 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from ..utils import decode_per_image, nms_per_image
+from ..utils import bf16_active, bf16_call, decode_per_image, nms_per_image
 
 
 @MODELS.register_module()
 class BatchRPNHead(RPNHead):
-    """:class:`RPNHead` whose proposals come from one batched post-processing.
+    """:class:`RPNHead` whose proposals come from one batched post-processing,
+    its convolutions in bfloat16 on a CPU where the detector says.
 
     The stock head post-processes image by image: per image and level, it
     sorts the scores, keeps the ``nms_pre`` best, decodes them, drops small
-    boxes and runs an NMS: 50 tensor operations and two reads of a device
-    value per image (``profile_inference.py --count-ops``). On a GPU each
-    costs host time, whatever the batch size. :meth:`predict_by_feat` does
-    all of it but the NMS once for the batch (scores ``(num_imgs,
-    num_anchors)`` sorted row by row, one decode, one filter), then one NMS
-    call per image (:func:`~mmdet_covid.models.utils.nms_per_image`): 7.7
-    operations and one read per image at batch 64. The same proposals in the
-    same order: each image's NMS gets the stock call's input. The same
-    parameters, forward and losses as :class:`RPNHead`.
+    boxes and runs an NMS, each step a few tensor operations and some of them
+    a read of a device value (on a GPU each costs host time, whatever the
+    batch size). :meth:`predict_by_feat` does all of it but the NMS once for
+    the batch (scores ``(num_imgs, num_anchors)`` sorted row by row, one
+    decode, one filter), then one NMS call per image
+    (:func:`~mmdet_covid.models.utils.nms_per_image`). The same proposals in
+    the same order: each image's NMS gets the stock call's input. Operation
+    counts are in docs/benchmarks.md.
+
+    :meth:`forward_single` computes the three convolutions (3x3 conv,
+    objectness and box-delta 1x1 convs) in bfloat16 where :attr:`cpu_bf16`
+    says, as the backbone and the RoI heads of a :class:`DualTaskDetector`
+    do; their outputs come back float32, so anchor decoding, mmcv's NMS
+    (float32 scores only on a CPU) and the losses run as in the stock head.
+    ``cpu_bf16`` is not a constructor argument: the detector's
+    ``cpu_bf16`` sets it (``'off'`` on a head built alone). The same
+    parameters, ``state_dict``, forward (in float32) and losses as
+    :class:`RPNHead`.
     """
+
+    # Set by DualTaskDetector.cpu_bf16, the one precision switch (see bf16_call).
+    cpu_bf16: str = 'off'
+
+    def forward_single(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        """Objectness logits and box deltas of one level, in bfloat16 arithmetic
+        where ``cpu_bf16`` says (float32 out)."""
+        return bf16_call(super().forward_single, x,
+                         enabled=bf16_active(self.cpu_bf16, self.training, x))
 
     def predict_by_feat(self,
                         cls_scores: List[Tensor],

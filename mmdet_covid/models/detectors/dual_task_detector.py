@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..data_preprocessors import batch_task
-from ..dense_heads import BF16RPNHead
+from ..dense_heads import BatchRPNHead
 from ..layers import SparseRoIAlign
 from ..utils import RoIBatchReplay, bf16_active, bf16_call, check_cpu_bf16
 
@@ -103,22 +103,24 @@ class DualTaskDetector(TwoStageDetector):
             classification step (see :meth:`train_step`). Defaults to None.
         channels_last (bool): Keep the images, the convolution weights and
             so the feature maps in channels-last memory order (NHWC), which
-            oneDNN's CPU convolutions run faster (measured: backbone + neck
-            0.14 -> 0.10 s per 512x512 slice on 2 cores); the RoI features
-            of :class:`SparseRoIAlign` come out in that order without a
-            copy. Only the memory layout changes: the same numbers up to
-            float rounding, the same ``state_dict``. Needs
+            oneDNN's CPU convolutions run faster (timings in
+            docs/benchmarks.md); the RoI features of :class:`SparseRoIAlign`
+            come out in that order without a copy. Only the memory layout
+            changes: the same numbers up to float rounding, the same
+            ``state_dict``. Needs
             :class:`SparseRoIAlign` RoI layers (mmcv's ``RoIAlign`` misreads
             channels-last maps; refused). Defaults to True.
         cpu_bf16 (str): On a CPU, run the convolutions and matrix products
-            of the backbone, the neck, the RPN head (a :class:`BF16RPNHead`,
+            of the backbone, the neck, the RPN head (a :class:`BatchRPNHead`,
             as in the SSM configs; a stock ``RPNHead`` stays float32), the box
             heads and the mask head in bfloat16 (autocast; their outputs come
             back float32, and the proposals' decoding, RoIAlign, NMS, the
             paste and S stay float32): ``'off'``,
             ``'inference'`` (eval mode only) or ``'always'`` (training too).
             Worth it where the CPU computes bfloat16 natively (AVX-512 BF16,
-            AMX); elsewhere it warns and stays float32. Not the paper's.
+            AMX); elsewhere it warns and stays float32. The model's one
+            precision switch: the heads take no option of their own, this
+            sets theirs (also when assigned after building). Not the paper's.
             Defaults to ``'off'``.
         Other args: see :class:`TwoStageDetector`.
     """
@@ -176,14 +178,15 @@ class DualTaskDetector(TwoStageDetector):
 
     @property
     def cpu_bf16(self) -> str:
-        """See the class arguments; setting it also sets the RoI head's."""
+        """See the class arguments; setting it also sets the RPN and RoI heads'
+        mode, which they read in their forward."""
         return self._cpu_bf16
 
     @cpu_bf16.setter
     def cpu_bf16(self, mode: str) -> None:
         self._cpu_bf16 = check_cpu_bf16(mode, type(self).__name__)
         self.roi_head.cpu_bf16 = self._cpu_bf16
-        if isinstance(self.rpn_head, BF16RPNHead):  # a stock RPNHead stays float32
+        if isinstance(self.rpn_head, BatchRPNHead):  # a stock RPNHead stays float32
             self.rpn_head.cpu_bf16 = self._cpu_bf16
 
     def _check_roi_layers_read_channels_last(self) -> None:

@@ -150,8 +150,8 @@ class SparseRoIAlign(nn.Module):
         with torch.autocast('cpu', enabled=False):
             # Into an uninitialised buffer: addmm ignores it at beta=0 (documented),
             # so the product writes its result once. torch.sparse.mm zero-fills a
-            # result, copies it into another and adds the product there: 5.4 -> 2.1 ms
-            # forward (7x7, 1,000 RoIs), 15 -> 11 ms with the backward; same values.
+            # result, copies it into another and adds the product there (same
+            # values; timings in docs/benchmarks.md).
             out = flat.new_empty(matrix.size(0), channels).addmm_(matrix, flat, beta=0)
         # (N, PH, PW, C) seen as (N, C, PH, PW): a channels-last tensor, no copy
         return out.view(-1, out_h, out_w, channels).permute(0, 3, 1, 2)

@@ -13,8 +13,7 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
-from ..utils import (bf16_active, bf16_call, check_cpu_bf16, decode_per_image,
-                     nms_per_image)
+from ..utils import bf16_active, bf16_call, decode_per_image, nms_per_image
 
 
 @MODELS.register_module()
@@ -36,24 +35,25 @@ class AugmentedRoIHead(StandardRoIHead):
     :meth:`predict_bbox` post-processes the boxes of all images at once
     (mmdet's goes image by image); the same detections.
 
+    The box heads and the mask head compute in bfloat16 on a CPU
+    (:func:`bf16_call`; RoIAlign stays float32) where :attr:`cpu_bf16` says.
+    It is not a constructor argument: the :class:`DualTaskDetector`'s
+    ``cpu_bf16`` sets it (``'off'`` on a head built alone).
+
     Args:
         augmented (bool): Build the second, frozen branch. Defaults to True.
         roi_batch_selection (dict): Config of :class:`RoIBatchSelection`.
-        cpu_bf16 (str): When the box heads and the mask head compute in
-            bfloat16 on a CPU (:func:`bf16_call`; RoIAlign stays float32):
-            ``'off'``, ``'inference'`` or ``'always'``. A
-            :class:`DualTaskDetector` sets it to its own. Defaults to
-            ``'off'``.
         **kwargs: :class:`StandardRoIHead` arguments.
     """
+
+    # Set by DualTaskDetector.cpu_bf16, the one precision switch (see bf16_call).
+    cpu_bf16: str = 'off'
 
     def __init__(self,
                  augmented: bool = True,
                  roi_batch_selection: ConfigType = dict(type='RoIBatchSelection'),
-                 cpu_bf16: str = 'off',
                  **kwargs) -> None:
         super().__init__(**kwargs)
-        self.cpu_bf16 = check_cpu_bf16(cpu_bf16, type(self).__name__)
         if not self.with_bbox:
             raise ValueError('AugmentedRoIHead needs a bbox_head: the image '
                              'branch is a copy of it')
@@ -135,12 +135,11 @@ class AugmentedRoIHead(StandardRoIHead):
         """The stock box prediction, its post-processing done for the whole
         batch at once: one softmax, one decode, one score filter, then one NMS
         call per image (:func:`~mmdet_covid.models.utils.nms_per_image`).
-        mmdet's does each of them image by image: 39 tensor operations and two
-        reads of a device value per image, against 7.5 and one at batch 64
-        (``profile_inference.py --count-ops``). The same detections in the
-        same order. Heads the batched path does not cover (custom class
-        activations, no box regression, box types other than ``'hbox'``, no
-        test config) take the stock path."""
+        mmdet's does each of them image by image: tensor operations and reads
+        of device values for every image (counts in docs/benchmarks.md). The
+        same detections in the same order. Heads the batched path does not
+        cover (custom class activations, no box regression, box types other
+        than ``'hbox'``, no test config) take the stock path."""
         head = self.bbox_head
         if rcnn_test_cfg is None or head.custom_cls_channels or not head.with_reg or \
                 head.predict_box_type != 'hbox' or \
@@ -250,8 +249,7 @@ class AugmentedRoIHead(StandardRoIHead):
         again, with it, over the chosen proposals alone
         (:meth:`RoIBatchSelection.gather`). The same rows and gradients (up to
         float rounding); RoIAlign and the box head backward over 128
-        proposals instead of 1,000: 46 -> 31 ms for that part of a
-        classification step (bfloat16, this project's 2-core CPU). That path
+        proposals instead of 1,000 (timing in docs/benchmarks.md). That path
         calls ``select`` and ``gather``, not the selection module itself: a
         forward hook on ``roi_batch_selection`` sees inference and the
         no-gradient path only.

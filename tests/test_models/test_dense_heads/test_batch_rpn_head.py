@@ -1,4 +1,5 @@
-"""BatchRPNHead: the stock RPNHead's proposals, post-processed for the whole batch."""
+"""BatchRPNHead: the stock RPNHead's proposals, post-processed for the whole batch;
+its convolutions in bfloat16 where the detector's cpu_bf16 says."""
 import pytest
 import torch
 from mmdet.models.dense_heads import RPNHead
@@ -6,7 +7,7 @@ from mmdet.registry import MODELS
 from mmengine.config import ConfigDict
 
 from mmdet_covid.models import BatchRPNHead
-from tests.conftest import model_cfg
+from tests.conftest import model_cfg, needs_bf16
 
 
 def _heads(test_cfg, **overrides):
@@ -129,3 +130,89 @@ def test_max_per_img_below_one_is_refused(max_per_img):
                        rf".*got {max_per_img}"):
         head.predict_by_feat(*head(_features(1)), batch_img_metas=_metas([(256, 256)],
                                                                          [(1.0, 1.0)]))
+
+
+def _detector_heads(mode):
+    """The RPN head of a detector whose ``cpu_bf16`` (the one precision switch) is
+    ``mode``, and a stock RPNHead with the same weights."""
+    torch.manual_seed(0)
+    detector = MODELS.build(model_cfg(cpu_bf16=mode, channels_last=False))
+    head = detector.rpn_head
+    assert type(head) is BatchRPNHead
+    stock = MODELS.build(dict(model_cfg().rpn_head, type='RPNHead', train_cfg=None,
+                              test_cfg=None))
+    stock.load_state_dict(head.state_dict())  # same keys, strict
+    return head, stock
+
+
+def _conv_dtypes(head):
+    seen = []
+    head.rpn_conv.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    return seen
+
+
+def test_off_is_the_stock_forward():
+    head, stock = _detector_heads('off')
+    seen = _conv_dtypes(head)
+    x = (torch.randn(1, 256, 8, 8), )
+    for a, b in zip(head(x), stock(x)):
+        assert torch.equal(a[0], b[0])
+    assert seen == [torch.float32]
+
+
+@needs_bf16
+def test_inference_mode_computes_in_bf16_at_eval_only():
+    head, stock = _detector_heads('inference')
+    seen = _conv_dtypes(head)
+    x = (torch.randn(2, 256, 8, 8), )
+    head.eval()
+    scores, deltas = head(x)
+    ref_scores, ref_deltas = stock(x)
+    assert seen == [torch.bfloat16]
+    assert scores[0].dtype == deltas[0].dtype == torch.float32
+    torch.testing.assert_close(scores[0], ref_scores[0], atol=0.05, rtol=0.02)
+    torch.testing.assert_close(deltas[0], ref_deltas[0], atol=0.05, rtol=0.02)
+    assert not torch.equal(scores[0], ref_scores[0])  # really rounded
+    head.train()
+    assert torch.equal(head(x)[0][0], stock(x)[0][0]) and seen[-1] == torch.float32
+
+
+@needs_bf16
+def test_always_mode_trains_in_bf16():
+    head, _ = _detector_heads('always')
+    seen = _conv_dtypes(head)
+    head.train()
+    scores, deltas = head((torch.randn(1, 256, 8, 8), ))
+    (scores[0].sum() + deltas[0].sum()).backward()
+    assert seen == [torch.bfloat16]
+    assert head.rpn_conv.weight.grad.dtype == torch.float32
+    assert head.rpn_conv.weight.grad.abs().sum() > 0
+
+
+def test_the_head_takes_no_precision_option():
+    """The detector's cpu_bf16 is the one switch; a head built alone computes in float32."""
+    cfg = dict(model_cfg().rpn_head, train_cfg=None, test_cfg=None)
+    with pytest.raises(TypeError, match='cpu_bf16'):
+        MODELS.build(dict(cfg, cpu_bf16='always'))
+    head = MODELS.build(cfg).train()
+    seen = _conv_dtypes(head)
+    head((torch.randn(1, 256, 8, 8), ))
+    assert head.cpu_bf16 == 'off' and seen == [torch.float32]
+
+
+@needs_bf16
+def test_the_detector_switch_reaches_the_head_and_leaves_a_stock_one_alone():
+    detector = MODELS.build(model_cfg(cpu_bf16='inference')).eval()
+    seen = _conv_dtypes(detector.rpn_head)
+    x = (torch.randn(1, 256, 8, 8), )
+    detector.rpn_head(x)
+    detector.cpu_bf16 = 'off'  # assigned after building, as compare_precision.py does
+    detector.rpn_head(x)
+    detector.cpu_bf16 = 'always'
+    detector.rpn_head(x)
+    assert seen == [torch.bfloat16, torch.float32, torch.bfloat16]
+    stock = MODELS.build(model_cfg(rpn_head=dict(type='RPNHead'), cpu_bf16='always')).train()
+    seen = _conv_dtypes(stock.rpn_head)
+    stock.rpn_head(x)
+    assert type(stock.rpn_head) is RPNHead and not hasattr(stock.rpn_head, 'cpu_bf16')
+    assert seen == [torch.float32]

@@ -106,7 +106,8 @@ def _bf16_pair(mode):
     bf16.init_weights()
     fp32 = MODELS.build(model_cfg())
     fp32.load_state_dict(bf16.state_dict())
-    assert bf16.roi_head.cpu_bf16 == mode and fp32.roi_head.cpu_bf16 == 'off'
+    assert bf16.roi_head.cpu_bf16 == bf16.rpn_head.cpu_bf16 == mode
+    assert fp32.roi_head.cpu_bf16 == fp32.rpn_head.cpu_bf16 == 'off'
     return bf16, fp32
 
 
@@ -148,6 +149,31 @@ def test_cpu_bf16_inference_predicts_close_to_float32():
         torch.testing.assert_close(a.pred_score, b.pred_score, atol=0.02, rtol=0)
         torch.testing.assert_close(ia.scores.sort().values, ib.scores.sort().values,
                                    atol=0.01, rtol=0)
+
+
+def test_cpu_bf16_is_the_detectors_option_only():
+    with pytest.raises(ValueError, match=r"DualTaskDetector: cpu_bf16 must be one of .*'half'"):
+        MODELS.build(model_cfg(cpu_bf16='half'))
+    with pytest.raises(TypeError, match='cpu_bf16'):  # no head takes its own
+        MODELS.build(model_cfg(roi_head=dict(cpu_bf16='always')))
+    with pytest.raises(TypeError, match='cpu_bf16'):
+        MODELS.build(model_cfg(rpn_head=dict(cpu_bf16='always')))
+
+
+@needs_bf16
+def test_cpu_bf16_assigned_after_building_switches_every_part():
+    """As compare_precision.py does: one assignment switches all heavy parts."""
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg()).eval()
+    model.roi_head.test_cfg.score_thr = 0.0  # detections, so that the mask head runs
+    seen = _record_dtypes(model)
+    for mode, dtype in (('inference', torch.bfloat16), ('off', torch.float32)):
+        model.cpu_bf16 = mode
+        seen.clear()
+        with torch.no_grad():
+            model(**model.data_preprocessor(seg_batch(1, size=128), False), mode='predict')
+        assert seen == dict.fromkeys(('backbone', 'box', 'image_box', 'mask', 'rpn'),
+                                     dtype), mode
 
 
 def _first_iteration(model):

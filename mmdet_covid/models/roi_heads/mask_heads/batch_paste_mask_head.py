@@ -35,8 +35,9 @@ class BatchPasteMaskHead(FCNMaskHead):
     matrix products on the pixels of the convolutions' output, in the
     deconvolution's own output order, and reorders only the small logits map
     (the same parameters and ``state_dict``; outputs equal up to float
-    rounding). On a CPU the stock layers spent about 110 ms on 128 RoIs, most
-    of it writing and reordering the (128, 128, 28, 28) upsampled map.
+    rounding). On a CPU the stock layers spend most of their time writing and
+    reordering the ``(N, C, 2H, 2W)`` upsampled map (timings in
+    docs/benchmarks.md).
     """
 
     def _fused_upsample(self) -> bool:
