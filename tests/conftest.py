@@ -1,9 +1,13 @@
 """Shared fixtures and helpers: the plugin's configs, tiny hand-made batches, the
 ``slow`` mark of the end-to-end tests, and checks that several test modules make."""
+import functools
+import importlib.util
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
+import types
 import uuid
 from typing import List
 
@@ -29,6 +33,7 @@ from mmdet_covid.models import AugmentedRoIHead, BatchPasteMaskHead, BatchRPNHea
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs')
+TOOLS_DIR = osp.join(REPO_ROOT, 'tools')
 MODEL_BASE = osp.join(CONFIG_DIR, '_base_', 'models', 'ssm_r18-b3.py')
 
 # Fixtures that generate a phantom, train a model or read a real data set: a test
@@ -207,6 +212,34 @@ def assert_batched_post_processing_is_mmdets(monkeypatch, device: str = 'cpu') -
         assert torch.equal(a.pred_score, b.pred_score)
 
 
+@functools.lru_cache(maxsize=None)
+def load_tool(path: str) -> types.ModuleType:
+    """A tool as a module, for a test to call its ``main`` or its functions, loaded from
+    its file: ``load_tool('analysis_tools/seed_table.py')``.
+
+    The module search path is left alone (a tool imports the package, never another
+    tool). Each tool is loaded once per session and registered in ``sys.modules`` as
+    ``tools_<path>`` (``tools_analysis_tools_seed_table``), so that what it defines
+    pickles and ``monkeypatch`` changes the module the test calls.
+
+    Args:
+        path: the tool's file, relative to ``tools/``.
+    """
+    file = osp.join(TOOLS_DIR, path)
+    if not osp.isfile(file):
+        raise FileNotFoundError(f'load_tool({path!r}): no {file}')
+    name = 'tools_' + re.sub(r'\W', '_', osp.splitext(path)[0])
+    spec = importlib.util.spec_from_file_location(name, file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
 def run_command(args, cwd: str = REPO_ROOT, timeout: int = 600):
     """Run ``args`` as a user would (a tool, ``mim``, ``python -c``), from ``cwd``,
     with this repository importable; stdout and stderr captured as text.
@@ -284,17 +317,14 @@ def covid_semiseg():
 @pytest.fixture(scope='session')
 def phantom_scans(tmp_path_factory):
     """Three whole-scan phantoms (COVID-19, CP, Normal; 12 slices of 128x128, 5 mm) by
-    ``tools/make_phantom_scan.py``: ``{class: (scan folder, truth dict)}``."""
-    tools = osp.join(REPO_ROOT, 'tools')
-    if tools not in sys.path:
-        sys.path.insert(0, tools)
-    import make_phantom_scan
+    :func:`~mmdet_covid.datasets.phantom.write_scan`: ``{class: (scan folder, truth
+    dict)}``."""
+    from mmdet_covid.datasets.phantom import write_scan
 
     out = str(tmp_path_factory.mktemp('scans'))
     scans = {}
     for i, cls in enumerate(('COVID-19', 'CP', 'Normal')):
         name = f'scan_{i}'
-        truth = make_phantom_scan.write_scan(out, name, cls, n_slices=12, size=128, seed=3,
-                                             scan_id=i)
+        truth = write_scan(out, name, cls, n_slices=12, size=128, seed=3, scan_id=i)
         scans[cls] = (osp.join(out, name), truth)
     return scans

@@ -2,7 +2,8 @@
 datasets and models, then engine / evaluation / scan / visualisation, then ``apis`` (and
 the tools over it). Every module of the package is parsed, not imported, and every import
 read, those inside functions included: a lower layer imports no higher one, not even
-lazily to dodge a cycle."""
+lazily to dodge a cycle. A tool imports the package, never another tool, and neither a
+tool nor a test changes the module search path."""
 import ast
 import os
 import os.path as osp
@@ -11,7 +12,8 @@ from typing import Iterator, List, Tuple
 import pytest
 
 PACKAGE = 'mmdet_covid'
-ROOT = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), PACKAGE)
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.join(REPO, PACKAGE)
 
 # The layer of each subpackage; a module imports from its own layer or lower ones.
 # ``utils`` and ``version`` are not placed: every layer uses them.
@@ -139,3 +141,46 @@ def test_imports_down_or_within_a_layer_pass(module, source):
     is_package = module.count('.') == 1
     rel = module.replace('.', os.sep) + ('/__init__.py' if is_package else '.py')
     assert violations(rel, module, source) == []
+
+
+def python_files(folder: str) -> Iterator[str]:
+    """Every ``.py`` file under ``folder``, as a path relative to the repository."""
+    for path, _, files in os.walk(osp.join(REPO, folder)):
+        for name in sorted(files):
+            if name.endswith('.py'):
+                yield osp.relpath(osp.join(path, name), REPO)
+
+
+def tool_imports_and_search_path_changes(rel: str, source: str, tools: set) -> List[str]:
+    """Every import of another tool (by module name) and every use of the ``path`` of
+    ``sys`` in ``source``, as ``path:line: ...``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and node.attr == 'path' and \
+                isinstance(node.value, ast.Name) and node.value.id == 'sys':
+            found.append(f'{rel}:{node.lineno}: changes the module search path; import '
+                         'the package, or load a tool with tests.conftest.load_tool')
+    for line, name in imported_modules(source, 'tools.x', False):
+        if name and name.split('.')[0] in tools:
+            found.append(f'{rel}:{line}: imports the tool {name}; move what it shares '
+                         f'into {PACKAGE}/')
+    return found
+
+
+def test_tools_import_no_other_tool_and_nothing_changes_the_search_path():
+    tools = {osp.splitext(osp.basename(p))[0] for p in python_files('tools')}
+    found = []
+    for rel in [*python_files('tools'), *python_files('tests')]:
+        with open(osp.join(REPO, rel), encoding='utf-8') as f:
+            found += tool_imports_and_search_path_changes(rel, f.read(), tools)
+    assert not found, '\n'.join(found)
+
+
+@pytest.mark.parametrize('source,bad_line', [
+    # (the phrase spelt in two parts: a search of the sources for it finds no use)
+    ('import os\nimport sys\nsys.' + 'path.insert(0, os.getcwd())\n', 3),
+    ('def f():\n    from learning_curve import read_scalars\n', 2),
+])
+def test_a_tool_import_or_a_search_path_change_is_found(source, bad_line):
+    found = tool_imports_and_search_path_changes('tools/x.py', source, {'learning_curve'})
+    assert len(found) == 1 and found[0].startswith(f'tools/x.py:{bad_line}: '), found

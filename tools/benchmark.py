@@ -27,11 +27,8 @@ import argparse
 import json
 import os
 import os.path as osp
-import resource
-import statistics
 import subprocess
 import sys
-import time
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SSM = osp.join(REPO, 'configs', 'ssm', 'ssm_r18-b3-aug_50e_cncb-covidx.py')
@@ -70,217 +67,30 @@ REFERENCE = [
 ]
 
 
-def _batched(row: dict, prefix: str) -> dict:
-    """``{N: value}`` of the ``f'{prefix}{N}'`` keys of a row (batched figures)."""
-    return {int(key[len(prefix):]): value for key, value in row.items()
-            if key.startswith(prefix) and key[len(prefix):].isdigit()}
-
-
 def report(rows: dict, device: str, repeats: int, rounds: int, amp: bool = False,
            reuse_memory: bool = True) -> dict:
-    """The run as JSON: machine, versions, per-case medians and their ratio to
-    stock Mask R-CNN R50 of the same run, the reference figures with sources.
+    """The run as JSON (:func:`~mmdet_covid.utils.benchmark.benchmark_report`): this
+    script's cases, ratios to stock Mask R-CNN R50 and reference figures."""
+    from mmdet_covid.utils.benchmark import benchmark_report
 
-    Args:
-        rows: ``{case: {params, dets, gflops, infer, train, rss_mb[, gpu_mb]
-            [, infer_batchN][, train_batchN]}}`` medians; ``infer_batchN`` is
-            seconds per slice at batch N, ``train_batchN`` seconds per
-            iteration at batch N.
-    """
-    import platform
-
-    import mmcv
-    import mmdet
-    import torch
-
-    from mmdet_covid.utils.machine import cpu_model
-
-    stock = rows.get(STOCK_CASE)
-    cases = {}
-    for name, r in rows.items():
-        case = dict(label=CASES[name][0], params=int(r['params']), detections=int(r['dets']),
-                    gflops_per_slice=r.get('gflops'), infer_s_per_slice=r['infer'],
-                    train_s_per_iter=r['train'], train_iters_per_s=1.0 / r['train'],
-                    peak_rss_gb=r['rss_mb'] / 1024)
-        if 'rss_infer_mb' in r:  # inference alone (peak_rss_gb: training included)
-            case['peak_rss_infer_gb'] = r['rss_infer_mb'] / 1024
-        if 'gpu_mb' in r and device == 'cuda':
-            case['peak_gpu_gb'] = r['gpu_mb'] / 1024
-        for n, sec in _batched(r, 'infer_batch').items():
-            case[f'infer_s_per_slice_batch{n}'] = sec
-            case[f'infer_slices_per_s_batch{n}'] = 1.0 / sec
-        for n, sec in _batched(r, 'train_batch').items():
-            case[f'train_s_per_iter_batch{n}'] = sec
-            case[f'train_slices_per_s_batch{n}'] = n / sec
-        if stock:
-            ratio = dict(infer=r['infer'] / stock['infer'], train=r['train'] / stock['train'],
-                         peak_rss=r['rss_mb'] / stock['rss_mb'])
-            if 'rss_infer_mb' in r and 'rss_infer_mb' in stock:
-                ratio['peak_rss_infer'] = r['rss_infer_mb'] / stock['rss_infer_mb']
-            for key in r:
-                if key.startswith(('infer_batch', 'train_batch')) and key in stock:
-                    ratio[key] = r[key] / stock[key]
-            case['ratio_to_stock_r50'] = ratio
-        cases[name] = case
-    gpu = torch.cuda.get_device_name(0) if device == 'cuda' and torch.cuda.is_available() \
-        else None
-    return dict(
-        machine=dict(processor=platform.processor() or platform.machine(),
-                     cpu_model=cpu_model(), cpus=os.cpu_count(),
-                     threads=torch.get_num_threads(), device=device, gpu=gpu),
-        versions=dict(python=platform.python_version(), torch=torch.__version__,
-                      mmcv=mmcv.__version__, mmdet=mmdet.__version__),
-        slice='512x512, box score threshold 0 (all 128 detections, masks pasted)',
-        precision=AMP_LABEL if amp else 'float32',
-        memory=MEMORY_LABEL[reuse_memory],
-        flops='forward of one slice at inference, counted by torch.utils.flop_counter '
-              '(2 per multiply-add) over dense convolutions and matrix products; '
-              'RoIAlign, NMS and the mask paste are not counted',
-        repeats=repeats, rounds=rounds, statistic='median', cases=cases,
-        reference=REFERENCE)
-
-
-def _slice(size: int = 512):
-    """A deterministic CT-like slice with bright blobs, as a packed sample."""
-    import numpy as np
-    import torch
-    from mmdet.structures import DetDataSample
-    from mmdet.structures.bbox import HorizontalBoxes
-    from mmdet.structures.mask import BitmapMasks
-    from mmengine.structures import InstanceData
-
-    rng = np.random.default_rng(0)
-    img = rng.normal(60, 10, (size, size))
-    boxes = []
-    for _ in range(6):
-        x, y = rng.integers(40, size - 120, 2)
-        w, h = rng.integers(30, 80, 2)
-        img[y:y + h, x:x + w] = 170
-        boxes.append([x, y, x + w, y + h])
-    img = np.repeat(img.clip(0, 255).astype(np.uint8)[None], 3, 0)
-    meta = dict(img_shape=(size, size), ori_shape=(size, size), pad_shape=(size, size),
-                scale_factor=(1.0, 1.0), img_id=0)
-    seg = DetDataSample(metainfo=meta)
-    masks = np.zeros((len(boxes), size, size), np.uint8)
-    for k, (x1, y1, x2, y2) in enumerate(boxes):
-        masks[k, y1:y2, x1:x2] = 1
-    seg.gt_instances = InstanceData(
-        bboxes=HorizontalBoxes(torch.tensor(boxes, dtype=torch.float32)),
-        labels=torch.zeros(len(boxes), dtype=torch.long), masks=BitmapMasks(masks, size, size))
-    seg.ignored_instances = InstanceData(bboxes=HorizontalBoxes(torch.zeros(0, 4)),
-                                         labels=torch.zeros(0, dtype=torch.long))
-    cls = DetDataSample(metainfo=meta)
-    cls.gt_label = torch.tensor([2])
-    inputs = torch.from_numpy(img)
-    return dict(inputs=[inputs], data_samples=[seg]), dict(inputs=[inputs], data_samples=[cls])
-
-
-def _timed(fn, repeats: int, sync) -> float:
-    for _ in range(2):
-        fn()
-    times = []
-    for _ in range(repeats):
-        sync()
-        t = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
-def autocast(amp: bool):
-    """The autocast context of ``--amp`` on CUDA (float16, as mmengine's
-    ``AmpOptimWrapper``), a no-op without it."""
-    import contextlib
-
-    import torch
-    return torch.autocast('cuda', dtype=torch.float16) if amp else contextlib.nullcontext()
-
-
-def _copies(sample: dict, n: int) -> dict:
-    """A batch of ``n`` copies of a one-slice packed sample."""
-    import copy
-    return dict(inputs=sample['inputs'] * n,
-                data_samples=[copy.deepcopy(sample['data_samples'][0]) for _ in range(n)])
-
-
-def forward_gflops(model, sample: dict) -> float:
-    """GFLOPs of one inference forward (dense convolutions and matrix products)."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model.test_step(sample)
-    return counter.get_total_flops() / 1e9
-
-
-def train_optim_wrapper(model, amp: bool = False):
-    """The optimizer wrapper a timed training iteration runs with: Adam; with
-    ``amp``, float16 autocast in ``train_step`` and dynamic loss scaling, as
-    ``tools/train.py --amp``."""
-    from mmengine.optim import build_optim_wrapper
-
-    optim = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-6))
-    if amp:
-        optim = dict(optim, type='AmpOptimWrapper', dtype='float16', loss_scale='dynamic')
-    return build_optim_wrapper(model, dict(
-        optim, constructor='TrainableParamsOptimWrapperConstructor'))
+    return benchmark_report(rows, {name: case[0] for name, case in CASES.items()}, device,
+                            repeats, rounds, AMP_LABEL if amp else 'float32',
+                            MEMORY_LABEL[reuse_memory], stock=STOCK_CASE, reference=REFERENCE)
 
 
 def run_case(name: str, device: str, repeats: int, batch_sizes=(1, ), amp: bool = False,
              train_batch_size: int = 1, reuse_memory: bool = True) -> dict:
-    import torch
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
+    """The figures of one case (:func:`~mmdet_covid.utils.benchmark.measure_model`)."""
     import mmdet_covid  # noqa: F401
-    from mmdet.registry import MODELS
     from mmdet_covid.utils import reuse_freed_memory
+    from mmdet_covid.utils.benchmark import build_benchmark_model, measure_model
 
     if reuse_memory:  # as SSMRunner and the inference tools do
         reuse_freed_memory()
-
     _, config, overrides = CASES[name]
-    cfg = Config.fromfile(config)
-    cfg.merge_from_dict(overrides)
-    init_default_scope('mmdet')
-    model_cfg = cfg.model
-    # the baseline config has one class and no ImageNet weights; cap it as the SSM
-    model_cfg.test_cfg.rcnn.max_per_img = 128
-    model_cfg.test_cfg.rcnn.score_thr = 0.0  # keep all 128 detections
-    model = MODELS.build(model_cfg).to(device)
-    model.init_weights()
-    seg, cls = _slice()
-    sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
-    out = dict(params=sum(p.numel() for p in model.parameters()))
-
-    model.eval()
-    out['gflops'] = forward_gflops(model, seg)
-    with torch.no_grad(), autocast(amp):
-        out['dets'] = len(model.test_step(seg)[0].pred_instances)
-        out['infer'] = _timed(lambda: model.test_step(seg), repeats, sync)
-        # the peak so far: building the model and single-slice inference
-        out['rss_infer_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        for n in sorted(set(batch_sizes) - {1}):
-            batch = _copies(seg, n)
-            out[f'infer_batch{n}'] = _timed(
-                lambda: model.test_step(batch), max(3, repeats // 2), sync) / n
-    model.train()
-    wrapper = train_optim_wrapper(model, amp)
-
-    def iteration(seg_batch: dict, cls_batch: dict) -> None:
-        model.train_step(seg_batch, wrapper)
-        if name.startswith('ssm'):  # segmentation step + classification step
-            model.train_step(cls_batch, wrapper)
-
-    out['train'] = _timed(lambda: iteration(seg, cls), max(3, repeats // 2), sync)
-    if train_batch_size > 1:
-        seg_n, cls_n = _copies(seg, train_batch_size), _copies(cls, train_batch_size)
-        out[f'train_batch{train_batch_size}'] = _timed(
-            lambda: iteration(seg_n, cls_n), max(3, repeats // 2), sync)
-    out['rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    out['gpu_mb'] = torch.cuda.max_memory_allocated() / 2**20 if device == 'cuda' else 0.0
-    return out
+    model = build_benchmark_model(config, overrides, device)
+    return measure_model(model, device, repeats, dual_task=name.startswith('ssm'),
+                         batch_sizes=batch_sizes, amp=amp, train_batch_size=train_batch_size)
 
 
 def main() -> None:
@@ -342,8 +152,9 @@ def main() -> None:
                 print(f'case {name} failed:\n{proc.stderr[-3000:]}', file=sys.stderr)
                 continue
             runs[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    medians = {name: {key: statistics.median(r[key] for r in results) for key in results[0]}
-               for name, results in runs.items() if results}
+    from mmdet_covid.utils.benchmark import median_rows
+
+    medians = median_rows(runs)
     print_table(medians, args)
     if args.out:
         from mmdet_covid.io.atomic_write import atomic_write_json

@@ -34,7 +34,6 @@ import sys
 import time
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(REPO, 'tools'))  # make_phantom_data, make_phantom_scan
 WARMUP = osp.join(REPO, 'configs', 'ssm', 'ssm_r18-b3-aug_demo-warmup_phantom.py')
 CONFIG = osp.join(REPO, 'configs', 'ssm', 'ssm_r18-b3-aug_demo_phantom.py')
 TARGETS = {'cls/f1_weighted': 0.90, 'seg/segm_mAP_50': 0.60}
@@ -46,7 +45,7 @@ CURVE = osp.join(REPO, 'docs', 'results', 'phantom_curve.json')
 def prepare_data(data_root: str, seg: int, cls: int, seed: int) -> None:
     """Run tools/prepare_phantom.sh unless the same phantom is already there."""
     # (a phantom of the generator's older defaults is written anew)
-    from make_phantom_data import GENERATOR_VERSION, HARD_FRAC
+    from mmdet_covid.datasets.phantom import GENERATOR_VERSION, HARD_FRAC
     wanted = dict(seg=seg, cls=cls, size=512, seed=seed, slices_per_patient=2,
                   hard_frac=HARD_FRAC)
     from mmdet_covid.datasets.data_source import read_data_source
@@ -140,9 +139,8 @@ def analyse_phantom_scan(model, checkpoint: str, data_root: str, seed: int, out_
                          slices: int = 40) -> dict:
     """Write one whole-scan phantom (a COVID-19 patient, DICOM series) unless it is there,
     analyse it with the trained model (tools/analyze_scan.py's API), write the report."""
-    import make_phantom_scan
-
     from mmdet_covid.apis import analyze_scan
+    from mmdet_covid.datasets.phantom import write_scan
     from mmdet_covid.scan.report import write_report
     from mmdet_covid.utils.provenance import read_training_data
 
@@ -157,8 +155,8 @@ def analyse_phantom_scan(model, checkpoint: str, data_root: str, seed: int, out_
     if not truth or truth.get('seed') != seed or \
             truth.get('shape_slices_rows_columns') != [slices, 512, 512]:
         print(f'[demo] writing a whole-scan phantom to {folder}')
-        truth = make_phantom_scan.write_scan(osp.dirname(folder), osp.basename(folder),
-                                             'COVID-19', slices, 512, seed)
+        truth = write_scan(osp.dirname(folder), osp.basename(folder), 'COVID-19', slices,
+                           512, seed)
     start = time.time()
     analysis = analyze_scan(model, osp.join(folder, 'dicom'), batch_size=4,
                             checkpoint=checkpoint)

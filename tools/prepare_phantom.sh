@@ -26,8 +26,8 @@ CONV="$ROOT/tools/dataset_converters"
 "$PYTHON" "$ROOT/tools/make_phantom_data.py" --out "$OUT" --overwrite "$@"
 # What the data is, recorded in the annotation files and in every checkpoint trained on
 # them: synthetic, and the phantom's field of view.
-read -r VERSION FOV < <(cd "$ROOT/tools" && "$PYTHON" -c \
-  'import make_phantom_data as m; print(m.GENERATOR_VERSION, m.FIELD_OF_VIEW_MM)')
+read -r VERSION FOV < <("$PYTHON" -c \
+  'import mmdet_covid.datasets.phantom as m; print(m.GENERATOR_VERSION, m.FIELD_OF_VIEW_MM)')
 SOURCE=(--source-name "mmdet-covid synthetic phantom (generator version $VERSION)" --synthetic
         --fov-mm "$FOV")
 

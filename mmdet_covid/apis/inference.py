@@ -2,17 +2,16 @@
 import os
 import os.path as osp
 import warnings
-from typing import Iterator, List, Optional, Sequence, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
-import torch
 from mmcv.transforms import Compose
-from mmengine.dataset import pseudo_collate
 from mmdet.structures import DetDataSample
 from torch import nn
 
 from ..io.ct_io import CTInputWarning, CTReadError, is_nifti, nifti_slice_infos
 from ..utils import check_checkpoint_matches
 from ..utils.provenance import read_training_data
+from .batch_inference import batch_predictions
 
 # What reading one input can raise: a named read error, a missing or
 # unreadable file, an undecodable or malformed image.
@@ -126,7 +125,6 @@ def _load(pipeline: Compose, info: dict) -> tuple:
     return data, messages
 
 
-@torch.no_grad()
 def inference_ct_slices(model: nn.Module, sources: Union[str, Sequence[str]],
                         batch_size: int = 4,
                         errors: Optional[List[dict]] = None,
@@ -134,7 +132,7 @@ def inference_ct_slices(model: nn.Module, sources: Union[str, Sequence[str]],
     """Lesion instances and slice class of every slice of ``sources``.
 
     Args:
-        model (nn.Module): An SSM from :func:`mmdet.apis.init_detector`.
+        model (nn.Module): An SSM from :func:`init_ssm`.
         sources (str or list[str]): Image files (PNG/JPEG/16-bit PNG/DICOM),
             NIfTI volumes (read slice by slice) or folders of them.
         batch_size (int): Slices per forward pass.
@@ -159,25 +157,23 @@ def inference_ct_slices(model: nn.Module, sources: Union[str, Sequence[str]],
         sources = [sources]
     pipeline = Compose(inference_steps(model.cfg, load_options))
     slices = expand_sources(sources, errors)
-    for start in range(0, len(slices), batch_size):
-        infos, batch, notes = [], [], []
-        for i, info in enumerate(slices[start:start + batch_size]):
-            try:
-                data, messages = _load(pipeline, dict(info, img_id=start + i))
-            except READ_ERRORS as exc:
-                if errors is None:
-                    raise
-                errors.append(dict(info, reason=str(exc)))
-                continue
-            batch.append(data)
-            infos.append(info)
-            notes.append(messages)
-        if not batch:
-            continue
-        for info, messages, sample in zip(infos, notes,
-                                          model.test_step(pseudo_collate(batch))):
-            meta = dict(name=info['name'], input_warnings=messages)
-            if 'slice_index' in info:
-                meta['slice_index'] = info['slice_index']
-            sample.set_metainfo(meta)
-            yield sample
+    notes = {}  # the CTInputWarning messages of each slice index read
+
+    def prepare(indexed: Tuple[int, dict]) -> Optional[dict]:
+        index, info = indexed
+        try:
+            data, notes[index] = _load(pipeline, dict(info, img_id=index))
+        except READ_ERRORS as exc:
+            if errors is None:
+                raise
+            errors.append(dict(info, reason=str(exc)))
+            return None
+        return data
+
+    for (index, info), sample in batch_predictions(model, enumerate(slices), batch_size,
+                                                   prepare):
+        meta = dict(name=info['name'], input_warnings=notes.pop(index))
+        if 'slice_index' in info:
+            meta['slice_index'] = info['slice_index']
+        sample.set_metainfo(meta)
+        yield sample

@@ -6,9 +6,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Union
 
 import numpy as np
-import torch
 from mmcv.transforms import Compose
-from mmengine.dataset import pseudo_collate
 from torch import nn
 
 from ..io.ct_io import CTInputWarning
@@ -22,6 +20,7 @@ from ..scan.lung_mask import DOME_MM2
 from ..scan.model_grid import ModelGrid, model_input_size
 from ..scan.report import RESEARCH_USE
 from ..utils.provenance import model_pixel_mm, training_notices
+from .batch_inference import batch_predictions
 from .inference import inference_steps
 
 # Coarser input pixels than this many model pixels: lesion edges coarser than in training.
@@ -151,7 +150,6 @@ def model_grid(model: nn.Module, volume: CTVolume, lungs: np.ndarray, notes: Lis
     return grid
 
 
-@torch.no_grad()
 def _predict(model: nn.Module, volume: CTVolume, indices: np.ndarray, batch_size: int,
              grid: Optional[ModelGrid], progress: bool):
     """Yield ``(k, sample, masks)`` for the slices ``indices``: the SSM's sample and its
@@ -159,18 +157,19 @@ def _predict(model: nn.Module, volume: CTVolume, indices: np.ndarray, batch_size
     from tqdm import tqdm
 
     pipeline = Compose(inference_steps(model.cfg, loader='CTInferencerLoader'))
-    bar = tqdm(total=len(indices), desc='slices', unit='slice', disable=not progress)
-    for start in range(0, len(indices), batch_size):
-        chunk = indices[start:start + batch_size]
-        batch = [pipeline(dict(img=volume.hu[k] if grid is None else grid.to_model(
-            volume.hu[k]), img_id=int(k))) for k in chunk]
-        for k, sample in zip(chunk, model.test_step(pseudo_collate(batch))):
+
+    def prepare(k: int) -> dict:
+        hu = volume.hu[k] if grid is None else grid.to_model(volume.hu[k])
+        return pipeline(dict(img=hu, img_id=int(k)))
+
+    with tqdm(total=len(indices), desc='slices', unit='slice',
+              disable=not progress) as bar:
+        for k, sample in batch_predictions(model, indices, batch_size, prepare):
             masks = sample.pred_instances.masks.cpu().numpy().astype(bool)
             if grid is not None:
                 masks = grid.to_input(masks)
             yield int(k), sample, masks
-        bar.update(len(batch))
-    bar.close()
+            bar.update(1)
 
 
 def analyze_scan(model: nn.Module, source: Union[str, CTVolume], batch_size: int = 4,

@@ -1,6 +1,7 @@
 """Run one of mmdet's own tools (train.py / test.py), also on CPUs under torchrun.
 
-mmdet's scripts are what ``mim train/test mmdet`` runs. Under ``--launcher
+``tools/train.py`` and ``tools/test.py`` are this, for one script each. mmdet's
+scripts are what ``mim train/test mmdet`` runs. Under ``--launcher
 pytorch`` mmengine initialises the process group with a call to
 ``torch.cuda.set_device``, which fails on a machine without GPUs; this wrapper
 initialises it with gloo first (the runner then uses that group) and runs the
@@ -15,6 +16,7 @@ import torch.distributed as dist
 
 
 def _launcher(argv) -> str:
+    """The value of ``--launcher`` in ``argv`` (``'none'`` without it)."""
     for i, arg in enumerate(argv):
         if arg == '--launcher' and i + 1 < len(argv):
             return argv[i + 1]

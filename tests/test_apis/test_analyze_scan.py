@@ -123,10 +123,9 @@ def test_slices_are_resampled_to_the_model_pixel_size_and_back(phantom_model, ph
                                                                tmp_path):
     """The same phantom at 0.70 mm pixels (512 px): resampled to the model's 2.8 mm and a
     128x128 canvas, its masks mapped back onto the 512x512 input."""
-    import make_phantom_scan
+    from mmdet_covid.datasets.phantom import write_scan
 
-    truth = make_phantom_scan.write_scan(str(tmp_path), 'fine', 'COVID-19', n_slices=3,
-                                         size=512, seed=3)
+    truth = write_scan(str(tmp_path), 'fine', 'COVID-19', n_slices=3, size=512, seed=3)
     analysis = _analyse(phantom_model, osp.join(tmp_path, 'fine', 'dicom'))
     grid = analysis.settings['model_grid']
     assert grid['identity'] is False and grid['canvas_rows_columns'] == [128, 128]

@@ -1,17 +1,10 @@
-"""Fixtures of the data-tool tests: the tools are scripts, imported from their folders."""
+"""Fixtures of the data-tool tests (the tools are loaded by ``tests.conftest.load_tool``)."""
 import os
 import os.path as osp
-import sys
 
 import cv2
 import numpy as np
 import pytest
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-for folder in ('tools', osp.join('tools', 'dataset_converters')):
-    path = osp.join(REPO, folder)
-    if path not in sys.path:
-        sys.path.insert(0, path)
 
 
 @pytest.fixture
@@ -35,9 +28,9 @@ def write_slice():
 @pytest.fixture(scope='session')
 def tiny_phantom(tmp_path_factory):
     """A small phantom (128x128) written by the generator, shared by the tool tests."""
-    import make_phantom_data
+    from mmdet_covid.datasets.phantom import generate
 
     out = str(tmp_path_factory.mktemp('phantom'))
-    summary = make_phantom_data.generate(out, n_seg=10, n_cls=18, size=128, seed=7,
-                                         workers=1, frames_per_scan=5)
+    summary = generate(out, n_seg=10, n_cls=18, size=128, seed=7, workers=1,
+                       frames_per_scan=5)
     return out, summary

@@ -3,9 +3,12 @@ import json
 import os
 import os.path as osp
 
-import analyze_scan
-import make_phantom_scan
 import pydicom
+
+from tests.conftest import load_tool
+
+analyze_scan = load_tool('analyze_scan.py')
+make_phantom_scan = load_tool('make_phantom_scan.py')
 
 
 def test_analyze_scan_writes_the_report_and_prints_the_decision(model_files, phantom_scans,

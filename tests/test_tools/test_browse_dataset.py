@@ -4,6 +4,8 @@ import os.path as osp
 
 import pytest
 
+from tests.conftest import load_tool
+
 
 def _drawn(root):
     import glob
@@ -12,7 +14,7 @@ def _drawn(root):
 
 def test_lesion_and_classification_sets_are_drawn_at_their_relative_paths(
         model_files, prepared_phantom, tmp_path, capsys):
-    from analysis_tools.browse_dataset import main  # tools/ is on sys.path
+    main = load_tool('analysis_tools/browse_dataset.py').main
 
     config, _ = model_files
     out = str(tmp_path / 'lesion')

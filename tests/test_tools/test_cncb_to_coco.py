@@ -6,8 +6,15 @@ import os.path as osp
 import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
-from cncb_to_coco import CNCBFormatError, convert_cncb, main, mask_to_instances
 from pycocotools.coco import COCO
+
+from mmdet_covid.datasets.mask_instances import mask_to_instances
+from tests.conftest import load_tool
+
+cncb_to_coco = load_tool('dataset_converters/cncb_to_coco.py')
+CNCBFormatError = cncb_to_coco.CNCBFormatError
+convert_cncb = cncb_to_coco.convert_cncb
+main = cncb_to_coco.main
 
 
 def blank(h=64, w=64, lung=True):

@@ -7,10 +7,9 @@ import torch
 from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData
 
-from tests.conftest import needs_bf16
+from tests.conftest import load_tool, needs_bf16
 
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
-                            'tools', 'analysis_tools'))
+compare_predictions = load_tool('analysis_tools/compare_precision.py').compare_predictions
 
 
 def _sample(label: int, probs, boxes, scores, size: int = 32) -> DetDataSample:
@@ -28,8 +27,6 @@ def _sample(label: int, probs, boxes, scores, size: int = 32) -> DetDataSample:
 
 
 def test_identical_runs_agree_everywhere():
-    from compare_precision import compare_predictions
-
     ref = [_sample(2, [0.1, 0.2, 0.7], [[2, 2, 12, 12], [16, 16, 30, 30]], [0.9, 0.8])]
     out = compare_predictions(ref, ref)
     assert out['class_agreement'] == 1.0 and out['max_abs_prob_diff'] == 0.0
@@ -38,8 +35,6 @@ def test_identical_runs_agree_everywhere():
 
 
 def test_differences_are_counted():
-    from compare_precision import compare_predictions
-
     ref = [_sample(2, [0.1, 0.2, 0.7], [[2, 2, 12, 12], [16, 16, 30, 30]], [0.9, 0.8]),
            _sample(0, [0.6, 0.3, 0.1], [], [])]
     # slice 1: the first lesion one pixel wider (box IoU 10/11 >= 0.9, mask IoU 100/110),
@@ -56,8 +51,6 @@ def test_differences_are_counted():
 
 
 def test_lists_of_different_lengths_are_refused():
-    from compare_precision import compare_predictions
-
     ref = [_sample(0, [1.0, 0.0, 0.0], [], [])]
     with pytest.raises(ValueError, match='1 reference samples but 0'):
         compare_predictions(ref, [])

@@ -9,9 +9,12 @@ import numpy as np
 import pydicom
 import pytest
 
-from covid_ct_md import main
 from mmdet_covid.datasets import CTSliceClsDataset
 from mmdet_covid.datasets.transforms import LoadCTSlice
+from tests.conftest import load_tool
+
+covid_ct_md = load_tool('dataset_converters/covid_ct_md.py')
+main = covid_ct_md.main
 
 INDEX = 'Label Index,Diagnosis,Relative Path,Folder/ID\n'
 
@@ -70,7 +73,7 @@ def test_fractions_split_each_diagnosis_by_patient(ct_md_root, tmp_path):
                    '--seed', '1')
     # one patient of each diagnosis: each goes whole to the larger remainder (train)
     assert summary['patients'] == {'train': {'COVID-19': 1, 'CP': 1, 'Normal': 1}}
-    from covid_ct_md import split_patients
+    split_patients = covid_ct_md.split_patients
     patients = {f'P{i}': 'COVID-19' for i in range(7)}
     patients.update({f'n{i}': 'Normal' for i in range(3)})
     assigned = split_patients(patients, dict(train=0.7, val=0.15, test=0.15), seed=0)

@@ -5,8 +5,16 @@ import os
 import cv2
 import numpy as np
 import pytest
-from covidx_ct import (COVIDxFormatError, convert_covidx, find_shared_patients, main,
-                       parse_label_file, patient_id)
+
+from tests.conftest import load_tool
+
+covidx_ct = load_tool('dataset_converters/covidx_ct.py')
+COVIDxFormatError = covidx_ct.COVIDxFormatError
+convert_covidx = covidx_ct.convert_covidx
+find_shared_patients = covidx_ct.find_shared_patients
+main = covidx_ct.main
+parse_label_file = covidx_ct.parse_label_file
+patient_id = covidx_ct.patient_id
 
 
 @pytest.fixture

@@ -8,6 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.conftest import load_tool
+
+infer = load_tool('infer.py')
+
 
 @pytest.fixture
 def inputs(tmp_path):
@@ -33,9 +37,8 @@ def inputs(tmp_path):
 
 
 def _infer(model_files, *args):
-    from infer import main  # tools/ is on sys.path (tests/test_tools/conftest.py)
     config, checkpoint = model_files
-    return main([config, checkpoint, *args])
+    return infer.main([config, checkpoint, *args])
 
 
 def test_bad_files_are_reported_and_the_good_ones_kept(model_files, inputs, tmp_path,
@@ -112,7 +115,7 @@ def test_suspect_inputs_are_warned_in_their_row_or_refused(model_files, tmp_path
 
 
 def test_overlay_names_of_file_arguments_never_collide(tmp_path):
-    from infer import overlay_path
+    overlay_path = infer.overlay_path
     used = set()
     names = [overlay_path('out', dict(img_path=p, name=p), used)
              for p in ('/data/p1/x.png', '/data/p2/x.png', 'x.png', '/v/ct.nii.gz')]
@@ -123,8 +126,6 @@ def test_overlay_names_of_file_arguments_never_collide(tmp_path):
 
 def test_infer_says_what_the_model_was_not_validated_for(trained, prepared_phantom, tmp_path,
                                                         capsys):
-    import infer
-
     config, checkpoint = trained
     folder = osp.join(prepared_phantom, 'cls', 'test')
     image = osp.join(folder, sorted(os.listdir(folder))[0])
@@ -136,8 +137,6 @@ def test_infer_says_what_the_model_was_not_validated_for(trained, prepared_phant
 
 
 def test_infer_checks_its_arguments_before_loading_the_model(model_files, tmp_path, capsys):
-    import infer
-
     config, checkpoint = model_files
     missing = str(tmp_path / 'missing.pth')
     os.makedirs(tmp_path / 'rows.jsonl')  # a folder named like the file to write

@@ -1,14 +1,12 @@
 """learning_curve.py: evaluation rows placed at the iteration they followed, rows
 files merged with runs, the figure with its reference lines."""
 import json
-import os.path as osp
-import sys
 
 import pytest
 
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
-                            'tools', 'analysis_tools'))
-import learning_curve  # noqa: E402
+from tests.conftest import load_tool
+
+learning_curve = load_tool('analysis_tools/learning_curve.py')
 
 KEYS = ['cls/f1_weighted', 'seg/segm_mAP_50']
 

@@ -2,15 +2,13 @@
 untrained SSM: the plumbing, not what it learned)."""
 import os.path as osp
 import subprocess
-import sys
 
 import pytest
 from mmengine.config import Config
 
-from tests.conftest import CONFIG_DIR, REPO_ROOT, save_untrained
+from tests.conftest import CONFIG_DIR, REPO_ROOT, load_tool, save_untrained
 
-sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'analysis_tools'))
-from lesion_pictures import main  # noqa: E402
+main = load_tool('analysis_tools/lesion_pictures.py').main
 
 
 @pytest.fixture(scope='module')

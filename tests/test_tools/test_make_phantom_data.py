@@ -1,4 +1,5 @@
-"""make_phantom_data: determinism, raw-format layout, class radiology, exact masks."""
+"""The phantom generator (mmdet_covid.datasets.phantom) and tools/make_phantom_data.py:
+determinism, raw-format layout, class radiology, exact masks."""
 import hashlib
 import os
 import os.path as osp
@@ -6,9 +7,15 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
-from covidx_ct import parse_label_file
-from make_phantom_data import (MASK_CONSOLIDATION, MASK_GGO, MASK_LUNG, generate, main,
-                               render_slice, sample_anatomy)
+
+from mmdet_covid.datasets.phantom import (GENERATOR_VERSION, HARD_FRAC, MASK_CONSOLIDATION,
+                                          MASK_GGO, MASK_LUNG, generate, render_slice,
+                                          sample_anatomy)
+from mmdet_covid.datasets.phantom.phantom_generator import plan_classification
+from tests.conftest import load_tool
+
+parse_label_file = load_tool('dataset_converters/covidx_ct.py').parse_label_file
+main = load_tool('make_phantom_data.py').main
 
 
 def file_hashes(root):
@@ -172,8 +179,6 @@ def test_classification_slice_names_are_unique_at_the_demo_size():
     """Two draws of one patient in one slice number once shared a file name: one
     image overwrote the other and the label file listed it twice (10 of the demo's
     1,500 slices)."""
-    from make_phantom_data import plan_classification
-
     tasks = plan_classification(1500, 0, 0.12, (0.6, 0.2, 0.2), 2)
     names = [t.image for t in tasks]
     assert len(names) == 1500 and len(set(names)) == 1500
@@ -194,8 +199,6 @@ def test_hard_slices_of_a_smaller_share_are_a_subset_and_the_default_is_the_demo
     """Lowering --hard-frac turns hard slices ordinary without moving the others (one
     draw per slice against the share); the demo's test split has 8 hard slices at the
     default, against 32 at the earlier 0.12."""
-    from make_phantom_data import HARD_FRAC, plan_classification
-
     def hard(frac):
         return {t.image for t in plan_classification(1500, 0, frac, (0.6, 0.2, 0.2), 2)
                 if t.hard and t.split == 'test'}
@@ -209,9 +212,7 @@ def test_the_demo_writes_the_phantom_anew_when_its_hard_share_differs(tmp_path, 
     import json
     import subprocess
 
-    import demo
-    from make_phantom_data import GENERATOR_VERSION, HARD_FRAC
-
+    demo = load_tool('demo.py')
     calls = []
     monkeypatch.setattr(subprocess, 'run', lambda cmd, **kw: calls.append(cmd))
     os.makedirs(tmp_path / 'annotations')

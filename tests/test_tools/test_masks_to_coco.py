@@ -8,7 +8,9 @@ import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from masks_to_coco import main
+from tests.conftest import load_tool
+
+main = load_tool('dataset_converters/masks_to_coco.py').main
 
 
 def _folders(tmp_path, masks: dict, size=(40, 48), mask_ext='.png'):

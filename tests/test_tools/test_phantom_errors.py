@@ -6,13 +6,13 @@ import sys
 
 import pytest
 
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
-                            'tools', 'analysis_tools'))
+from tests.conftest import load_tool
+
 CLASSES = ('Normal', 'CP', 'COVID-19')
 
 
 def test_summary_counts_groups_and_the_hard_blind_ceiling():
-    from phantom_errors import summarise
+    summarise = load_tool('analysis_tools/phantom_errors.py').summarise
 
     # 4 Normal right; CP: 2 ordinary right, 2 hard (one called Normal);
     # COVID-19: 2 ordinary (one called CP), 1 hard right

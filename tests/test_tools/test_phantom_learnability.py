@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO_ROOT, run_command
+from tests.conftest import load_tool, run_command
 
 TOOL = osp.join('tools', 'analysis_tools', 'phantom_learnability.py')
 
@@ -33,8 +33,7 @@ def test_trains_then_passes_or_fails_on_the_test_f1(prepared_phantom, tmp_path):
 
 
 def test_names_the_work_dir_without_a_best_checkpoint(tmp_path):
-    sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'analysis_tools'))
-    from phantom_learnability import best_checkpoint
+    best_checkpoint = load_tool('analysis_tools/phantom_learnability.py').best_checkpoint
 
     with pytest.raises(FileNotFoundError, match=f'{tmp_path}: expected one best_'):
         best_checkpoint(str(tmp_path))

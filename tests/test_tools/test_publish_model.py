@@ -9,7 +9,9 @@ from mmdet.registry import MODELS
 from mmengine.logging import MessageHub
 from mmengine.runner import load_checkpoint
 
-from tests.conftest import model_cfg
+from tests.conftest import load_tool, model_cfg
+
+publish_model = load_tool('model_converters/publish_model.py')
 
 
 def _training_checkpoint(path):
@@ -31,7 +33,7 @@ def _training_checkpoint(path):
 
 @pytest.mark.parametrize('half', [False, True])
 def test_publish_keeps_meta_and_weights(tmp_path, half):
-    from model_converters.publish_model import main  # tools/ is on sys.path
+    main = publish_model.main
 
     model = _training_checkpoint(tmp_path / 'epoch_3.pth')
     main([str(tmp_path / 'epoch_3.pth'), str(tmp_path / 'out' / 'ssm.pth')] +
@@ -52,7 +54,7 @@ def test_publish_keeps_meta_and_weights(tmp_path, half):
 
 
 def test_refuses_what_is_not_a_training_checkpoint(tmp_path):
-    from model_converters.publish_model import publish
+    publish = publish_model.publish
 
     torch.save({'weights': torch.zeros(2)}, tmp_path / 'plain.pth')
     with pytest.raises(ValueError, match=r'plain.pth: not a training checkpoint .*weights'):
@@ -68,7 +70,7 @@ class _RunsCode:
 
 
 def test_a_crafted_checkpoint_runs_no_code(tmp_path, capsys):
-    from model_converters.publish_model import publish
+    publish = publish_model.publish
 
     torch.save(dict(state_dict={}, meta=_RunsCode()), tmp_path / 'crafted.pth')
     with pytest.raises(pickle.UnpicklingError):
@@ -77,7 +79,7 @@ def test_a_crafted_checkpoint_runs_no_code(tmp_path, capsys):
 
 
 def test_publish_keeps_the_training_data(trained, tmp_path):
-    from model_converters.publish_model import publish
+    publish = publish_model.publish
 
     from mmdet_covid.utils.provenance import read_training_data
 

@@ -5,10 +5,12 @@ import shutil
 
 import numpy as np
 
+from tests.conftest import load_tool
+
 
 def test_real_scans_writes_figures_per_patient_and_the_slice_auc(model_files, phantom_scans,
                                                                  tmp_path, capsys):
-    from analysis_tools import real_scans
+    real_scans = load_tool('analysis_tools/real_scans.py')
 
     data = tmp_path / 'covid_ct_md'
     for subject, cls in (('P001', 'COVID-19'), ('normal001', 'Normal')):
@@ -38,7 +40,7 @@ def test_real_scans_writes_figures_per_patient_and_the_slice_auc(model_files, ph
 
 
 def test_slice_rates_by_hand():
-    from analysis_tools.real_scans import slice_rates
+    slice_rates = load_tool('analysis_tools/real_scans.py').slice_rates
 
     rates = slice_rates([1, 1, 0, 0, 1], [1, 0, 0, 1, 1])
     assert rates == dict(slice_sensitivity=2 / 3, slice_specificity=1 / 2)

@@ -6,7 +6,9 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import run_command, save_untrained, tiny_ssm_cfg
+from tests.conftest import load_tool, run_command, save_untrained, tiny_ssm_cfg
+
+roi_batch_probe = load_tool('analysis_tools/roi_batch_probe.py')
 
 CLASSES = ('Normal', 'CP', 'COVID-19')
 
@@ -22,12 +24,10 @@ def _batches(labels, rows: int = 4, seed: int = 0) -> np.ndarray:
 
 
 def test_score_stats_by_hand():
-    from analysis_tools.roi_batch_probe import score_stats  # tools/ is on sys.path
-
     scores = np.array([np.linspace(0.9, 0.0, 12), np.linspace(0.7, 0.15, 12),
                        np.full(12, 0.6)])  # rows in descending score order
     batches = np.concatenate([scores[..., None], np.zeros((3, 12, 4))], -1)
-    stats = score_stats(batches, np.array([0, 0, 2]), CLASSES)
+    stats = roi_batch_probe.score_stats(batches, np.array([0, 0, 2]), CLASSES)
     assert list(stats) == ['Normal', 'COVID-19']  # CP has no slice
     normal = stats['Normal']
     assert normal['n'] == 2 and normal['top1'] == pytest.approx(0.8)
@@ -38,21 +38,10 @@ def test_score_stats_by_hand():
                                      rows_ge_05=12.0)
 
 
-def test_weighted_f1_by_hand():
-    from analysis_tools.roi_batch_probe import weighted_f1
-
-    labels = np.array([0, 0, 1, 1, 2, 2])
-    assert weighted_f1(labels, labels, 3) == 1.0
-    # F1 of Normal 1, CP 2/3 (one called COVID-19), COVID-19 0.8; two slices each
-    assert weighted_f1(labels, np.array([0, 0, 1, 2, 2, 2]), 3) == pytest.approx(
-        (1 + 2 / 3 + 0.8) / 3)
-
-
 def test_linear_probe_finds_a_class_written_into_the_rows():
-    from analysis_tools.roi_batch_probe import linear_probe
-
     y_train, y_test = np.arange(60) % 3, np.arange(30) % 3
     x_train, x_test = _batches(y_train), _batches(y_test, seed=1)
+    linear_probe = roi_batch_probe.linear_probe
     assert np.array_equal(linear_probe(x_train, y_train, x_test, 3), y_test)
     # the score column alone carries it too
     assert np.array_equal(linear_probe(x_train[..., :1], y_train, x_test[..., :1], 3), y_test)
@@ -60,11 +49,10 @@ def test_linear_probe_finds_a_class_written_into_the_rows():
 
 @pytest.mark.parametrize('replay', [(1, 1), (256, 16)], ids=['batch-1', 'replay'])
 def test_offline_s_learns_a_class_written_into_the_rows(replay):
-    from analysis_tools.roi_batch_probe import train_s_offline
-
     y_train, y_test = np.arange(60) % 3, np.arange(30) % 3
     x_train, x_test = _batches(y_train), _batches(y_test, seed=1)
     s_cfg = dict(type='ImageClassifierS', in_features=4 * 5, hidden_channels=32)
+    train_s_offline = roi_batch_probe.train_s_offline
     f1 = train_s_offline(s_cfg, x_train, y_train, x_test, y_test, [1, 200], lr=1e-3,
                          replay=replay, seed=0)
     assert list(f1) == [1, 200] and f1[1] < 0.5 and f1[200] == 1.0

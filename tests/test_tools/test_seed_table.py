@@ -1,13 +1,11 @@
 """seed_table.py: the final metrics of runs, mean and sd over seeds, from their logs."""
 import json
-import os.path as osp
-import sys
 
 import pytest
 
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
-                            'tools', 'analysis_tools'))
-from seed_table import main  # noqa: E402
+from tests.conftest import load_tool
+
+main = load_tool('analysis_tools/seed_table.py').main
 
 
 def _run(root, name, seed, dice, minutes, tested=None):

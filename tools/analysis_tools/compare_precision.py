@@ -14,11 +14,7 @@ and for the lesions kept by the config's score threshold, how many are found
 by both (the same box up to IoU 0.9) and the IoU of their masks.
 """
 import argparse
-import os.path as osp
 import sys
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(REPO, 'tools'))
 
 BOX_IOU = 0.9  # a lesion of the reference run counts as found if a box overlaps it this much
 
@@ -86,9 +82,9 @@ def main(argv=None) -> None:
     import torch
 
     import mmdet_covid  # noqa: F401
-    from benchmark import autocast
     from mmdet_covid.apis import inference_ct_slices, init_ssm
     from mmdet_covid.utils import reuse_freed_memory
+    from mmdet_covid.utils.benchmark import autocast
 
     reuse_freed_memory()
     model = init_ssm(args.config, args.checkpoint, device=args.device)

@@ -16,35 +16,13 @@ argument is a file this tool wrote with ``--json`` (``{run: [rows]}``), possibly
 merged with rows measured elsewhere, e.g. by ``make demo``.
 """
 import argparse
-import glob
 import json
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from mmdet_covid.io.scalars_log import read_scalars
+
 DEFAULT_KEYS = ('cls/f1_weighted', 'seg/segm_mAP_50', 'seg_score075/segm_mAP_50')
-
-
-def read_scalars(work_dir: str) -> Tuple[List[dict], List[dict]]:
-    """The training rows and evaluation rows of every log of ``work_dir``."""
-    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
-    if not files:
-        raise FileNotFoundError(f'{work_dir}: no */vis_data/scalars.json (is it the '
-                                f'work_dir of a run with the LocalVisBackend?)')
-    train, evals = {}, {}
-    for path in files:
-        with open(path) as f:
-            for line_no, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise ValueError(f'{path}, line {line_no}: not JSON ({err})') from None
-                if 'iter' in row:  # a training row
-                    train[row['iter']] = row
-                elif 'step' in row and any('/' in key for key in row):
-                    evals[row['step']] = row
-    return [train[k] for k in sorted(train)], [evals[k] for k in sorted(evals)]
 
 
 def iters_per_epoch(train: List[dict]) -> Optional[int]:

@@ -17,14 +17,11 @@ lesions of the ordinary slices and none of the hard ones.
 import argparse
 import json
 import os.path as osp
-import sys
 from collections import Counter
 from typing import Dict, List, Sequence
 
 import numpy as np
 from mmengine.config import DictAction
-
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 
 def summarise(records: Sequence[dict], classes: Sequence[str]) -> Dict:
@@ -35,7 +32,7 @@ def summarise(records: Sequence[dict], classes: Sequence[str]) -> Dict:
         right, and the predicted classes of the others), ``accuracy`` and
         ``f1_weighted`` of the model, and the same of the hard-blind ceiling.
     """
-    from roi_batch_probe import weighted_f1
+    from mmdet_covid.evaluation.metrics.cls_metric import weighted_f1
 
     labels = np.array([r['label'] for r in records])
     preds = np.array([r['pred'] for r in records])
@@ -78,12 +75,10 @@ def main(argv=None) -> Dict:
                         help='override config keys, e.g. cls_data_root=data/phantom/')
     args = parser.parse_args(argv)
 
-    import torch
     from mmdet.registry import DATASETS
     from mmengine.config import Config
-    from mmengine.dataset import pseudo_collate
 
-    from mmdet_covid.apis import init_ssm
+    from mmdet_covid.apis import batch_predictions, init_ssm
     from mmdet_covid.engine.runner import apply_dataset_settings
 
     cfg = Config.fromfile(args.config)
@@ -96,19 +91,14 @@ def main(argv=None) -> Dict:
     dataset = DATASETS.build(dataset_cfg)
     classes = list(dataset.metainfo['classes'])
     records: List[dict] = []
-    with torch.no_grad():
-        for start in range(0, len(dataset), 8):
-            batch = pseudo_collate([dataset[i] for i in range(start, min(start + 8,
-                                                                         len(dataset)))])
-            for sample in model.test_step(batch):
-                key = osp.relpath(sample.img_path, data_root)
-                if key not in manifest:
-                    raise KeyError(f'{sample.img_path}: not in {data_root}phantom.json '
-                                   f'(a phantom of another run?)')
-                meta = manifest[key]
-                records.append(dict(file=key, label=int(sample.gt_label), hard=meta['hard'],
-                                    lesion_px=meta['lesion_px'],
-                                    pred=int(sample.pred_label)))
+    for _, sample in batch_predictions(model, range(len(dataset)), 8, dataset.__getitem__):
+        key = osp.relpath(sample.img_path, data_root)
+        if key not in manifest:
+            raise KeyError(f'{sample.img_path}: not in {data_root}phantom.json '
+                           f'(a phantom of another run?)')
+        meta = manifest[key]
+        records.append(dict(file=key, label=int(sample.gt_label), hard=meta['hard'],
+                            lesion_px=meta['lesion_px'], pred=int(sample.pred_label)))
     result = summarise(records, classes)
     print(f'{args.checkpoint}: {result["slices"]} {args.split} slices of {data_root}, '
           f'{result["hard_slices"]} hard')

@@ -23,204 +23,10 @@ per-image Python loops cost there, measured on a CPU.
 step, each split into forward and losses, backward, optimizer step).
 """
 import argparse
-import contextlib
 import os.path as osp
-import statistics
-import sys
-import time
-from collections import defaultdict
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(REPO, 'tools'))
 DEFAULT = osp.join(REPO, 'configs', 'ssm', 'ssm_r18-b3-aug_50e_cncb-covidx.py')
-
-# (label, owner path from the model, method): each call is timed, nested by depth
-STAGES = [
-    ('whole forward (test_step)', '', 'test_step'),
-    ('  backbone + neck (extract_feat)', '', 'extract_feat'),
-    ('  RPN: head + proposals (rpn_head.predict)', 'rpn_head', 'predict'),
-    ('  RoI box branch, both heads + selection (roi_head.predict_bbox)', 'roi_head',
-     'predict_bbox'),
-    ('    RoIAlign 7x7 (bbox_roi_extractor)', 'roi_head.bbox_roi_extractor', 'forward'),
-    ('    segmentation box head (bbox_head)', 'roi_head.bbox_head', 'forward'),
-    ('    image box head (image branch)', 'roi_head', '_image_forward'),
-    ('    box post-processing + NMS (roi_head._post_process_boxes)', 'roi_head',
-     '_post_process_boxes'),
-    ('  RoI batch for S (roi_batch_from_kept)', 'roi_head', 'roi_batch_from_kept'),
-    ('  classifier S', 'classifier', 'forward'),
-    ('  masks (roi_head.predict_mask)', 'roi_head', 'predict_mask'),
-    ('    RoIAlign 14x14 (mask_roi_extractor)', 'roi_head.mask_roi_extractor', 'forward'),
-    ('    mask head convolutions (mask_head)', 'roi_head.mask_head', 'forward'),
-    ('    paste at 512x512 (mask_head.predict_by_feat)', 'roi_head.mask_head',
-     'predict_by_feat'),
-]
-
-
-def _owner(model, path: str):
-    obj = model
-    for part in filter(None, path.split('.')):
-        obj = getattr(obj, part)
-    return obj
-
-
-def instrument(model, times: dict, sync=lambda: None, around=None) -> None:
-    """Wrap each stage's method so that its calls add their seconds to ``times``
-    (``sync``: called before each clock reading, e.g. ``torch.cuda.synchronize``;
-    ``around(label)``: a context each call runs in, e.g. ``OpCounter.stage``)."""
-    around = around or (lambda label: contextlib.nullcontext())
-    for label, path, method in STAGES:
-        owner = _owner(model, path)
-        original = getattr(owner, method)
-
-        def timed(*args, __original=original, __label=label, **kwargs):
-            sync()
-            start = time.perf_counter()
-            try:
-                with around(__label):
-                    return __original(*args, **kwargs)
-            finally:
-                sync()
-                times[__label] += time.perf_counter() - start
-
-        setattr(owner, method, timed)
-
-
-class OpCounter:
-    """Counts the operations dispatched while stages run (see ``--count-ops``).
-
-    Use as a context manager around the forward; :func:`instrument` with
-    ``counter.stage`` as its ``around`` tells it which stages are running.
-    """
-    # operations whose result size or value the host must read from the device
-    SYNCS = ('aten::nonzero', 'aten::_local_scalar_dense', 'aten::masked_select',
-             'aten::_unique2', 'aten::unique_dim', 'aten::unique_consecutive',
-             'aten::repeat_interleave.Tensor', 'aten::bincount')
-
-    def __init__(self) -> None:
-        self.ops = defaultdict(int)
-        self.syncs = defaultdict(int)
-        self._running = []
-        self._inside_nms = False
-
-    @contextlib.contextmanager
-    def stage(self, label: str):
-        self._running.append(label)
-        try:
-            yield
-        finally:
-            self._running.pop()
-
-    def _count(self, sync: bool) -> None:
-        if self._inside_nms:
-            return
-        for label in self._running:
-            self.ops[label] += 1
-            self.syncs[label] += sync
-
-    def __enter__(self):
-        import sys as _sys
-
-        import torch
-        from torch.utils._python_dispatch import TorchDispatchMode
-
-        counter = self
-
-        class _Mode(TorchDispatchMode):
-            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-                if not func.is_view:
-                    bool_index = func.name() in ('aten::index.Tensor', 'aten::index_put_',
-                                                 'aten::index_put') and any(
-                        isinstance(i, torch.Tensor) and i.dtype == torch.bool
-                        for i in (args[1] if len(args) > 1 else ()) if i is not None)
-                    counter._count(func.name() in counter.SYNCS or bool_index)
-                return func(*args, **(kwargs or {}))
-
-        def counted(original, kernel):
-            def call(*a, **k):
-                counter._count(True)
-                # mmcv's CPU NMS is C++ made of tensor operations, its CUDA NMS
-                # a kernel: one operation whatever the device
-                counter._inside_nms = kernel
-                try:
-                    return original(*a, **k)
-                finally:
-                    counter._inside_nms = False
-            return call
-
-        ext = _sys.modules['mmcv.ops.nms'].ext_module
-        self._patched = [(owner, name, getattr(owner, name), name in vars(owner))
-                         for owner, name in ((ext, 'nms'), (torch.Tensor, 'tolist'))]
-        for owner, name, original, _ in self._patched:
-            setattr(owner, name, counted(original, kernel=name == 'nms'))
-        self._mode = _Mode()
-        self._mode.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._mode.__exit__(*exc)
-        for owner, name, original, own in self._patched:
-            if own:
-                setattr(owner, name, original)
-            else:  # inherited (Tensor.tolist): remove the override
-                delattr(owner, name)
-
-
-def count_ops(model, batch: dict, batch_size: int) -> dict:
-    """``{stage: (operations, host waits)}`` per slice of one forward (after one
-    uncounted forward)."""
-    import torch
-
-    counter = OpCounter()
-    instrument(model, defaultdict(float), around=counter.stage)
-    with torch.no_grad():
-        model.test_step(batch)
-        with counter:
-            model.test_step(batch)
-    return {label: (counter.ops[label] / batch_size, counter.syncs[label] / batch_size)
-            for label, _, _ in STAGES}
-
-
-TRAIN_STAGES = [f'{step} step: {part}' for step in ('segmentation', 'classification')
-                for part in ('whole', 'forward + losses', 'backward', 'optimizer step')]
-
-
-def count_train_ops(model, seg: dict, cls: dict, batch_size: int) -> dict:
-    """``{stage: (operations, host waits)}`` per slice of one training iteration
-    (segmentation step + classification step, with the optimizer
-    ``tools/benchmark.py`` times it with: Adam), after one uncounted iteration.
-    Adam runs its CPU loop over the parameters on a CPU; on CUDA its
-    multi-tensor path launches fewer kernels."""
-    from benchmark import train_optim_wrapper
-
-    model.train()
-    wrapper = train_optim_wrapper(model)
-    counter = OpCounter()
-    for part, method in (('backward', 'backward'), ('optimizer step', 'step')):
-        original = getattr(wrapper, method)
-
-        def counted(*args, __original=original, __part=part, **kwargs):
-            if not counter._running:  # the uncounted iteration
-                return __original(*args, **kwargs)
-            with counter.stage(f'{counter._running[0]} {__part}'):
-                return __original(*args, **kwargs)
-        setattr(wrapper, method, counted)
-    for data in (seg, cls):
-        model.train_step(data, wrapper)
-    with counter:
-        for step, data in (('segmentation step:', seg), ('classification step:', cls)):
-            with counter.stage(step):
-                model.train_step(data, wrapper)
-    out = {}
-    for step in ('segmentation step:', 'classification step:'):
-        whole, backward, opt = (
-            (counter.ops[k], counter.syncs[k]) for k in
-            (step, f'{step} backward', f'{step} optimizer step'))
-        forward = tuple(w - b - o for w, b, o in zip(whole, backward, opt))
-        for part, (ops, syncs) in zip(('whole', 'forward + losses', 'backward',
-                                       'optimizer step'),
-                                      (whole, forward, backward, opt)):
-            out[f'{step} {part}'] = (ops / batch_size, syncs / batch_size)
-    return out
 
 
 def main(argv=None) -> None:
@@ -257,9 +63,11 @@ def main(argv=None) -> None:
     from mmengine.registry import init_default_scope
 
     import mmdet_covid  # noqa: F401
-    from benchmark import _copies, _slice, autocast
     from mmdet.registry import MODELS
     from mmdet_covid.utils import reuse_freed_memory
+    from mmdet_covid.utils.benchmark import autocast, copies, synthetic_slice
+    from mmdet_covid.utils.forward_stages import STAGES, stage_seconds
+    from mmdet_covid.utils.op_counter import TRAIN_STAGES, count_ops, count_train_ops
 
     if not args.malloc_defaults:
         reuse_freed_memory()
@@ -274,13 +82,13 @@ def main(argv=None) -> None:
     model = MODELS.build(cfg.model).to(args.device)
     model.init_weights()
     model.eval()
-    seg, cls = _slice()
-    batch = _copies(seg, args.batch_size)
+    seg, cls = synthetic_slice()
+    batch = copies(seg, args.batch_size)
     where = torch.cuda.get_device_name(0) if args.device == 'cuda' \
         else f'{torch.get_num_threads()} threads'
     if args.count_ops:
         if args.train:
-            counts = count_train_ops(model, batch, _copies(cls, args.batch_size),
+            counts = count_train_ops(model, batch, copies(cls, args.batch_size),
                                      args.batch_size)
             labels = TRAIN_STAGES
         else:
@@ -301,17 +109,10 @@ def main(argv=None) -> None:
                 host_waits_per_slice={k.strip(): v[1] for k, v in counts.items()}),
                 args.out, indent=1)
         return
-    runs = defaultdict(list)
-    times = defaultdict(float)
-    instrument(model, times, torch.cuda.synchronize if args.device == 'cuda' else lambda: None)
-    with torch.no_grad(), autocast(args.amp):
-        for i in range(args.repeats + 2):
-            times.clear()
-            model.test_step(batch)
-            if i >= 2:  # two warm-up passes
-                for label, _, _ in STAGES:
-                    runs[label].append(times.get(label, 0.0) / args.batch_size)
-    medians = {label: statistics.median(runs[label]) for label, _, _ in STAGES}
+    with autocast(args.amp):
+        medians = stage_seconds(model, batch, args.batch_size, args.repeats,
+                                torch.cuda.synchronize if args.device == 'cuda'
+                                else lambda: None)
     whole = medians[STAGES[0][0]]
     print(f'{args.config}: batch {args.batch_size}, {where}, '
           f'{precision}, '

@@ -35,6 +35,8 @@ import numpy as np
 import torch
 from mmengine.config import DictAction
 
+from mmdet_covid.evaluation.metrics.cls_metric import weighted_f1
+
 
 # The 4 values of a row (RoIBatchSelection.row_content); each is recorded
 # as is and score-weighted (the values times the row's score, exactly what
@@ -72,7 +74,7 @@ def collect(model, dataset, limit: int = None,
     ``limit`` slices are taken evenly spaced over the dataset (annotation
     files are often sorted by class: the first ones would be one class).
     """
-    from mmengine.dataset import pseudo_collate
+    from mmdet_covid.apis import batch_predictions
 
     captured: List[torch.Tensor] = []
     handles = [model.classifier.register_forward_hook(
@@ -84,12 +86,9 @@ def collect(model, dataset, limit: int = None,
     n = len(dataset) if limit is None else min(limit, len(dataset))
     indices = np.linspace(0, len(dataset) - 1, n).round().astype(int).tolist()
     try:
-        with torch.no_grad():
-            for start in range(0, n, 8):
-                batch = pseudo_collate([dataset[i] for i in indices[start:start + 8]])
-                for sample in model.test_step(batch):
-                    labels.append(int(sample.gt_label))
-                    preds.append(int(sample.pred_label))
+        for _, sample in batch_predictions(model, indices, 8, dataset.__getitem__):
+            labels.append(int(sample.gt_label))
+            preds.append(int(sample.pred_label))
     finally:
         for handle in handles:
             handle.remove()
@@ -164,12 +163,6 @@ def linear_probe(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
         return layer(xte).argmax(1).numpy()
 
 
-def weighted_f1(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> float:
-    from mmdet_covid.evaluation.metrics.cls_metric import ClsSensitivityF1
-    one_hot = np.eye(num_classes)[preds]  # the metric takes scores; argmax = preds
-    return float(ClsSensitivityF1.calculate(one_hot, labels, num_classes)['f1_weighted'])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
@@ -192,16 +185,16 @@ def main() -> None:
                         help='override config keys, e.g. cls_data_root=/data/covidx/')
     args = parser.parse_args()
 
-    from mmdet.apis import init_detector
     from mmdet.registry import DATASETS
     from mmengine.config import Config
 
+    from mmdet_covid.apis import init_ssm
     from mmdet_covid.engine.runner import apply_dataset_settings
 
     cfg = Config.fromfile(args.config)
     cfg.merge_from_dict(args.cfg_options)
     apply_dataset_settings(cfg)
-    model = init_detector(cfg, args.checkpoint, device=args.device)
+    model = init_ssm(cfg, args.checkpoint, device=args.device)
     if args.copy_seg_branch:
         model.roi_head.copy_seg_weights()
     classes = model.classifier.classes

@@ -23,7 +23,7 @@ import statistics
 from datetime import datetime
 from typing import Dict, List, Optional, Sequence
 
-from learning_curve import read_scalars
+from mmdet_covid.io.scalars_log import read_scalars
 
 DEFAULT_KEYS = ('dice/meanDic', 'dice/maxDic', 'dice/meanSen', 'dice/meanSpe',
                 'seg/segm_mAP', 'seg/segm_mAP_50')

@@ -307,3 +307,16 @@ class ClsSensitivityF1(BaseMetric):
         fig.tight_layout()
         fig.savefig(png_path)
         print_log(f'confusion matrix written to {json_path} and {png_path}', logger='current')
+
+
+def weighted_f1(labels: ArrayLike, preds: ArrayLike, num_classes: int) -> float:
+    """Support-weighted F1 of hard predictions, as :meth:`ClsSensitivityF1.calculate`
+    gives it (``f1_weighted``).
+
+    Args:
+        labels: ``(N, )`` ground-truth labels in ``[0, C)``.
+        preds: ``(N, )`` predicted labels in ``[0, C)``.
+        num_classes: ``C``.
+    """
+    one_hot = np.eye(num_classes)[_to_numpy(preds).reshape(-1)]  # argmax = preds
+    return float(ClsSensitivityF1.calculate(one_hot, labels, num_classes)['f1_weighted'])

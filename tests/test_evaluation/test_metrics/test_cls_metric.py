@@ -12,7 +12,7 @@ from mmengine.evaluator import Evaluator
 from mmengine.structures import InstanceData
 
 from mmdet_covid.evaluation.metrics import ClsSensitivityF1
-from mmdet_covid.evaluation.metrics.cls_metric import binary_auc
+from mmdet_covid.evaluation.metrics.cls_metric import binary_auc, weighted_f1
 
 CLASSES = ('Normal', 'CP', 'COVID-19')
 
@@ -160,6 +160,18 @@ def test_auc_matches_pairwise_definition_with_many_ties():
     assert binary_auc(np.arange(4.), np.array([0, 0, 1, 1], bool)) == 1.0
     assert binary_auc(np.arange(4.), np.array([1, 1, 0, 0], bool)) == 0.0
     assert np.isnan(binary_auc(np.arange(3.), np.ones(3, bool)))
+
+
+def test_weighted_f1_of_hard_predictions_by_hand():
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    assert weighted_f1(labels, labels, 3) == 1.0
+    # F1 of Normal 1, CP 2/3 (one called COVID-19), COVID-19 0.8; two slices each
+    assert weighted_f1(labels, np.array([0, 0, 1, 2, 2, 2]), 3) == pytest.approx(
+        (1 + 2 / 3 + 0.8) / 3)
+    # weighted by support: Normal (4 slices) all right, CP (1) called Normal, no COVID-19
+    # slice and none called so: F1 Normal 2*4/(4+5) = 8/9, CP 0
+    assert weighted_f1(torch.tensor([0, 0, 0, 0, 1]), torch.tensor([0, 0, 0, 0, 0]),
+                       3) == pytest.approx(4 / 5 * 8 / 9)
 
 
 def test_calculate_rejects_bad_shapes_and_labels():
