@@ -33,12 +33,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from mmdet.apis import inference_detector, init_detector
+    from mmdet.apis import inference_detector
     from mmdet.registry import DATASETS
     from mmengine.config import Config
     from PIL import Image
     from pycocotools import mask as mask_utils
 
+    from mmdet_covid.apis import init_ssm
     from mmdet_covid.engine.runner.ssm_runner import apply_dataset_settings
 
     cfg = Config.fromfile(args.config)
@@ -58,7 +59,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if missing:
         parser.error(f'--slices {missing[0]!r} is not a slice of the test set '
                      f'({dataset.ann_file}); expected one of {sorted(by_stem)[:5]} ...')
-    model = init_detector(cfg, args.checkpoint, device='cpu')
+    model = init_ssm(cfg, args.checkpoint)  # refuses weights of another variant
     classes = dataset.metainfo['classes']
     fig, axes = plt.subplots(len(stems), 2, figsize=(7, 3.4 * len(stems)), squeeze=False)
     for row, stem in zip(axes, stems):
