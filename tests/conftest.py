@@ -112,6 +112,16 @@ def model_cfg(config: str = MODEL_BASE, **overrides) -> Config:
     return cfg.model
 
 
+def untrained_ssm():
+    """The base SSM with its initial weights, in eval mode, keeping every box (an
+    untrained model scores low): for tests of what a forward runs, not what it finds."""
+    model = MODELS.build(model_cfg())
+    model.init_weights()
+    model.eval()
+    model.roi_head.test_cfg.score_thr = 0.0
+    return model
+
+
 def adam(model: torch.nn.Module, lr: float = 1e-3, weight_decay: float = 1e-3) -> OptimWrapper:
     """Adam over the trainable parameters, as the configs build their optimiser
     (``TrainableParamsOptimWrapperConstructor``)."""

@@ -18,19 +18,9 @@ trivial:
   fainter lesions.
 
 The mask of every slice is exact: 0 background, 1 lung field, 2 GGO, 3 consolidation
-(a consolidation core inside a GGO patch is 3). Written layout under ``--out``::
-
-    seg/image/<scan>/<frame>.png      CNCB-nCoV lesion set (COVID-19 and CP scans)
-    seg/mask/<scan>/<frame>.png
-    seg/train.txt, seg/test.txt       scans of each split, one per line (split by scan)
-    cls/<split>/<name>.png            COVIDx-CT slices, split in train / val / test
-    cls/<split>_COVIDx_CT.txt         `filename class xmin ymin xmax ymax` (by patient)
-    phantom.json                      arguments and per-slice ground truth of the run
-
-Class file names follow CNCB: ``{NCP|CP|Normal}_{patient}_{scan}_{slice:04d}.png``.
-Each slice draws its random numbers from its own stream, seeded by (seed, kind,
-patient, slice): the same seed gives the same bytes for any number of workers.
-The library is :mod:`mmdet_covid.datasets.phantom`.
+(a consolidation core inside a GGO patch is 3). The layout written under ``--out``, the
+file names and the seeding are those of :mod:`mmdet_covid.datasets.phantom.phantom_generator`,
+the library this command line runs.
 
 Example::
 

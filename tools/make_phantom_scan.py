@@ -6,16 +6,9 @@ spaced positions from the lung bases (z = 0) to the upper thorax (z = 1). The le
 each slice are drawn by the slice's own random stream from the scan's pattern (COVID-19,
 CP, or none); about 15% of the slices of a diseased scan have no lesion. Lesions are not
 continuous from one slice to the next: the phantom checks volumes and geometry, not 3-D
-shape. Written under ``--out``::
-
-    <scan>/dicom/<random name>.dcm   the series: CT Image Storage, HU + 1024 stored as
-                                     uint16 with RescaleIntercept -1024, positions along
-                                     +z, file names shuffled (not in slice order)
-    <scan>/<scan>.nii.gz             the same HU (int16), RAS affine of the same geometry
-    <scan>/truth_mask.nii.gz         0 outside, 1 lung, 2 GGO, 3 consolidation (drawn codes)
-    <scan>/truth.json                spacing, class, voxel counts and volumes (mL)
-
-The library is :mod:`mmdet_covid.datasets.phantom.scan_phantom`.
+shape. What is written under ``--out`` (a DICOM series, a NIfTI volume, the truth mask and
+``truth.json`` per scan) is described in :mod:`mmdet_covid.datasets.phantom.scan_phantom`,
+the library this command line runs.
 
 Example::
 

@@ -4,22 +4,13 @@ from collections import defaultdict
 
 import pytest
 import torch
-from mmdet.registry import MODELS
 
 from mmdet_covid.utils.forward_stages import STAGES, instrument, stage_seconds
-from tests.conftest import model_cfg, seg_batch
-
-
-def _tiny_ssm():
-    model = MODELS.build(model_cfg())
-    model.init_weights()
-    model.eval()
-    model.roi_head.test_cfg.score_thr = 0.0  # masks for all the untrained model's boxes
-    return model
+from tests.conftest import seg_batch, untrained_ssm
 
 
 def test_every_stage_runs_once_per_forward_and_includes_the_stages_it_calls():
-    model = _tiny_ssm()
+    model = untrained_ssm()
     times, running, calls = defaultdict(float), [], []
 
     class Around:  # records which stages are running when each one starts
@@ -45,7 +36,7 @@ def test_every_stage_runs_once_per_forward_and_includes_the_stages_it_calls():
 
 
 def test_stage_seconds_are_medians_per_slice_in_the_table_order(monkeypatch):
-    model = _tiny_ssm()
+    model = untrained_ssm()
     seconds = stage_seconds(model, seg_batch(2), batch_size=2, repeats=3)
     assert list(seconds) == [label for label, _, _ in STAGES]
     assert all(s > 0 for s in seconds.values())

@@ -5,11 +5,10 @@ import importlib
 import pytest
 import torch
 from mmcv.ops import batched_nms
-from mmdet.registry import MODELS
 
 from mmdet_covid.utils.forward_stages import STAGES
 from mmdet_covid.utils.op_counter import TRAIN_STAGES, OpCounter, count_ops, count_train_ops
-from tests.conftest import cls_batch, model_cfg, seg_batch
+from tests.conftest import cls_batch, seg_batch, untrained_ssm
 
 
 def test_the_counter_counts_launches_and_host_waits():
@@ -42,18 +41,10 @@ def test_the_counter_counts_launches_and_host_waits():
     assert ext.nms.__name__ == 'nms'  # mmcv's kernel again
 
 
-def _tiny_ssm():
-    model = MODELS.build(model_cfg())
-    model.init_weights()
-    model.eval()
-    model.roi_head.test_cfg.score_thr = 0.0  # masks for all the untrained model's boxes
-    return model
-
-
 def test_count_ops_gives_every_stage_per_slice_and_batching_saves_operations():
     whole = {}
     for batch_size in (1, 2):
-        counts = count_ops(_tiny_ssm(), seg_batch(batch_size), batch_size)
+        counts = count_ops(untrained_ssm(), seg_batch(batch_size), batch_size)
         assert list(counts) == [label for label, _, _ in STAGES]
         ops = {label: n for label, (n, _) in counts.items()}
         whole[batch_size] = ops['whole forward (test_step)']
@@ -63,7 +54,7 @@ def test_count_ops_gives_every_stage_per_slice_and_batching_saves_operations():
 
 
 def test_count_train_ops_splits_each_step_into_its_parts():
-    counts = count_train_ops(_tiny_ssm(), seg_batch(2), cls_batch([0, 2]), 2)
+    counts = count_train_ops(untrained_ssm(), seg_batch(2), cls_batch([0, 2]), 2)
     assert list(counts) == TRAIN_STAGES
     for step in ('segmentation step', 'classification step'):
         parts = [counts[f'{step}: {part}'] for part in ('forward + losses', 'backward',
