@@ -6,6 +6,7 @@ _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
     'mmdet::_base_/default_runtime.py',
     '../_base_/datasets/covid_semiseg.py',
+    '../_base_/schedules/covid_semiseg_60e.py',
 ]
 custom_imports = dict(imports=['mmdet_covid'], allow_failed_imports=False)
 runner_type = 'mmdet.SSMRunner'  # applies seg_data_root / seg_img_scale
@@ -15,15 +16,6 @@ model = dict(
     backbone=dict(init_cfg=None, frozen_stages=-1, norm_eval=False),
     roi_head=dict(bbox_head=dict(num_classes=1), mask_head=dict(num_classes=1)),
     test_cfg=dict(rcnn=dict(score_thr=0.05, max_per_img=128)))  # as the SSM
-max_epochs = 60
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=10)
-optim_wrapper = dict(type='OptimWrapper',
-                     optimizer=dict(type='Adam', lr=5e-4, weight_decay=1e-4))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=200),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs, eta_min_ratio=0.01,
-         convert_to_iter_based=True),
-]
 default_hooks = dict(
     logger=dict(interval=50),
     checkpoint=dict(interval=10, max_keep_ckpts=1),

@@ -5,7 +5,7 @@
 _base_ = [
     '../_base_/models/ssm_r18-b3.py',
     '../_base_/datasets/covid_semiseg.py',
-    '../_base_/schedules/ssm_adam_50e.py',
+    '../_base_/schedules/covid_semiseg_60e.py',
     '../_base_/ssm_runtime.py',
 ]
 randomness = dict(seed=0)
@@ -13,14 +13,8 @@ randomness = dict(seed=0)
 # best score of the instances covering each pixel (their 0/1 masks; mask probabilities
 # x score, mask_thr_binary=-1, scored lower: docs/real_data.md)
 model = dict(test_cfg=dict(rcnn=dict(score_thr=0.05)))
-optim_wrapper = dict(optimizer=dict(lr=5e-4, weight_decay=1e-4))
-max_epochs = 60  # x 50 slices, batch 1: 3,000 steps
-train_cfg = dict(max_epochs=max_epochs, val_interval=10)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=200),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs, eta_min_ratio=0.01,
-         convert_to_iter_based=True),
-]
+# keeps the frozen classification RoI branch out of the optimiser, as every SSM config
+optim_wrapper = dict(constructor='TrainableParamsOptimWrapperConstructor')
 default_hooks = dict(
     logger=dict(interval=50),
     checkpoint=dict(interval=10, max_keep_ckpts=1, save_best=None))

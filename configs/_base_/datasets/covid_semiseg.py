@@ -46,6 +46,9 @@ val_dataloader = dict(dataset=dict(
     data_root=seg_data_root, ann_file='annotations/binary_test.json', data_prefix=dict(img='images/test/'),
     pipeline=semiseg_test_pipeline))
 test_dataloader = val_dataloader
+# 60 passes over the 50 slices (the schedule, ../schedules/covid_semiseg_60e.py, decays
+# over the same 60); the 48 test slices every 10
+train_cfg = dict(max_epochs=60, val_interval=10)
 val_evaluator = [
     dict(type='LesionCocoMetric', prefix='seg', data_root=seg_data_root,
          ann_file='annotations/binary_test.json', metric=['bbox', 'segm']),
