@@ -65,14 +65,15 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     for row, stem in zip(axes, stems):
         info = dataset.get_data_info(by_stem[stem])
         with Image.open(info['img_path']) as img:
-            grey = np.asarray(img.convert('L'), np.float32) / 255.0
+            stored = np.asarray(img.convert('L'))  # the model reads the 8-bit slice as is
+        grey = stored.astype(np.float32) / 255.0
         truth = np.zeros(grey.shape, bool)
         for inst in info['instances']:
             seg = inst['mask']
             rle = mask_utils.frPyObjects(seg, *grey.shape) if isinstance(seg, list) else seg
             decoded = mask_utils.decode(rle)
             truth |= (decoded.max(axis=2) if decoded.ndim == 3 else decoded).astype(bool)
-        result = inference_detector(model, (grey * 255).astype(np.uint8)).pred_instances
+        result = inference_detector(model, stored).pred_instances
         keep = (result.scores >= args.score_thr).cpu().numpy()
         masks = result.masks.cpu().numpy()[keep]
         masks = masks >= 128 if masks.dtype == np.uint8 else masks.astype(bool)
