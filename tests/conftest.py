@@ -24,11 +24,10 @@ from mmdet.structures.mask import BitmapMasks
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper, build_optim_wrapper
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner
 from mmengine.structures import InstanceData
 
 import mmdet_covid  # noqa: F401  (registers the plugin)
-from mmdet_covid.engine.runner import apply_dataset_settings
+from mmdet_covid.engine.runner import SSMRunner, apply_dataset_settings
 from mmdet_covid.models import AugmentedRoIHead, BatchPasteMaskHead, BatchRPNHead
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -261,6 +260,18 @@ def run_command(args, cwd: str = REPO_ROOT, timeout: int = 600):
                           timeout=timeout, env=dict(os.environ, PYTHONPATH=REPO_ROOT))
 
 
+def copy_series(src: str, dst: str, **changes) -> None:
+    """Copy a DICOM series, changing header fields (callables get the dataset)."""
+    import pydicom
+
+    os.makedirs(dst, exist_ok=True)
+    for name in os.listdir(src):
+        ds = pydicom.dcmread(osp.join(src, name))
+        for key, value in changes.items():
+            setattr(ds, key, value(ds) if callable(value) else value)
+        ds.save_as(osp.join(dst, name))
+
+
 def save_untrained(cfg: Config, folder, name: str):
     """Write ``cfg`` and the initial weights of its model (seed 0) to
     ``folder/name.py`` and ``folder/name.pth``, the files a tool is given.
@@ -290,7 +301,7 @@ def trained(prepared_phantom, tmp_path_factory):
     """(config file, checkpoint) of a 2-iteration run on the tiny phantom."""
     work_dir = str(tmp_path_factory.mktemp('trained'))
     cfg = short_run_cfg(prepared_phantom, work_dir, num_cls=2)
-    Runner.from_cfg(cfg).train()
+    SSMRunner.from_cfg(cfg).train()
     cfg.load_from = None
     config = osp.join(work_dir, 'tiny_ssm.py')
     cfg.dump(config)

@@ -1,7 +1,7 @@
 """The baselines train and test on the same data as the SSM."""
 import pytest
-from mmengine.runner import Runner
 
+from mmdet_covid.engine.runner import SSMRunner
 from tests.conftest import short_run_cfg
 
 
@@ -12,9 +12,9 @@ from tests.conftest import short_run_cfg
 ])
 def test_baseline_trains_and_tests(prepared_phantom, tmp_path, config, metric):
     cfg = short_run_cfg(prepared_phantom, str(tmp_path), num_cls=2, config=config)
-    runner = Runner.from_cfg(cfg)
+    runner = SSMRunner.from_cfg(cfg)
     runner.train()
     cfg.load_from = str(tmp_path / 'epoch_1.pth')
     cfg.experiment_name += '_test'
-    metrics = Runner.from_cfg(cfg).test()
+    metrics = SSMRunner.from_cfg(cfg).test()
     assert metric in metrics

@@ -6,8 +6,8 @@ import sys
 
 import mmdet
 import pytest
-from mmengine.runner import Runner
 
+from mmdet_covid.engine.runner import SSMRunner
 from tests.conftest import REPO_ROOT, run_command
 
 MIM = osp.join(osp.dirname(sys.executable), 'mim')
@@ -19,7 +19,7 @@ def test_test_run_reports_both_tasks(trained, tmp_path):
     cfg = Config.fromfile(config)
     cfg.work_dir, cfg.load_from = str(tmp_path), checkpoint
     cfg.experiment_name = 'dual_test'
-    runner = Runner.from_cfg(cfg)
+    runner = SSMRunner.from_cfg(cfg)
     metrics = runner.test()
     for key in ('seg/segm_mAP', 'seg/segm_mAP_50', 'seg/segm_mAP_75', 'seg/bbox_mAP_50',
                 'cls/accuracy', 'cls/f1_weighted', 'cls/f1_macro', 'cls/sensitivity_COVID-19',

@@ -12,7 +12,7 @@ from tests.conftest import model_cfg
 def _runner(**overrides):
     model = MODELS.build(model_cfg(**overrides))
     model.init_weights()
-    return SimpleNamespace(model=model, iter=0, _resume=False,
+    return SimpleNamespace(model=model, iter=0, resuming=False,
                            message_hub=MessageHub.get_instance('test_sync_hook'))
 
 
@@ -65,7 +65,7 @@ def test_training_starts_from_a_copy_of_the_loaded_branch(resume):
     branch after the model's own initial copy: the copy is renewed, unless
     the run resumes with the image branch of its checkpoint."""
     runner = _runner()
-    runner._resume = resume
+    runner.resuming = resume
     _perturb(runner.model.roi_head)  # what loading a checkpoint does
     ImageBranchSyncHook('never').before_train(runner)
     assert _synced(runner.model.roi_head) == (not resume)

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 import torch
-from mmengine.runner import Runner
 
+from mmdet_covid.engine.runner import SSMRunner
 from tests.conftest import REPO_ROOT, short_run_cfg
 from tests.test_engine.hooks_for_tests import Killed
 
@@ -29,7 +29,7 @@ def final_state(work_dir, name):
 
 
 def test_one_log_line_holds_both_steps(prepared_phantom, tmp_path):
-    runner = Runner.from_cfg(make_cfg(prepared_phantom, tmp_path))
+    runner = SSMRunner.from_cfg(make_cfg(prepared_phantom, tmp_path))
     runner.train()
     scalars = runner.message_hub.log_scalars
     for key in ('seg_loss', 'seg_loss_rpn_cls', 'seg_loss_rpn_bbox', 'seg_loss_cls',
@@ -48,7 +48,7 @@ def test_image_branch_copy_between_the_steps(prepared_phantom, tmp_path):
     """The copy is made after the segmentation step and read by the same
     iteration's classification step (the reference's order)."""
     cfg = make_cfg(prepared_phantom, tmp_path, hooks=[dict(type='BranchProbeHook')])
-    runner = Runner.from_cfg(cfg)
+    runner = SSMRunner.from_cfg(cfg)
     runner.train()
     probe = [h for h in runner.hooks if type(h).__name__ == 'BranchProbeHook'][0]
     assert [e[:2] for e in probe.events] == [
@@ -63,18 +63,18 @@ def test_image_branch_copy_between_the_steps(prepared_phantom, tmp_path):
 def test_resume_is_exact(prepared_phantom, tmp_path):
     """Kill a run mid-epoch, resume it: same weights as an uninterrupted run."""
     common = dict(num_cls=3, epochs=2, ckpt_every=2)
-    Runner.from_cfg(make_cfg(prepared_phantom, tmp_path / 'full', **common)).train()
+    SSMRunner.from_cfg(make_cfg(prepared_phantom, tmp_path / 'full', **common)).train()
 
     killed = make_cfg(prepared_phantom, tmp_path / 'killed', **common,
                       hooks=[dict(type='KillAtIterHook', at=4)])
     with pytest.raises(Killed):
-        Runner.from_cfg(killed).train()
+        SSMRunner.from_cfg(killed).train()
     assert osp.exists(tmp_path / 'killed' / 'iter_4.pth')  # mid-epoch 2 (iterations 4-6)
 
     resumed = make_cfg(prepared_phantom, tmp_path / 'killed', **common)
     resumed.resume = True
     resumed.load_from = str(tmp_path / 'killed' / 'iter_4.pth')
-    runner = Runner.from_cfg(resumed)
+    runner = SSMRunner.from_cfg(resumed)
     runner.train()
     assert (runner.iter, runner.epoch) == (6, 2)
 
@@ -89,7 +89,7 @@ def test_nan_loss_stops_with_the_iteration_named(prepared_phantom, tmp_path):
     cfg = make_cfg(prepared_phantom, tmp_path, num_cls=3, ckpt_every=1,
                    hooks=[dict(type='PoisonAtIterHook', at=2)])
     with pytest.raises(FloatingPointError) as err:
-        Runner.from_cfg(cfg).train()
+        SSMRunner.from_cfg(cfg).train()
     message = str(err.value)
     assert 'iteration 2' in message and 'slice_loss=nan' in message
     assert 'iter_1.pth' in message  # the last good checkpoint is named
@@ -100,18 +100,18 @@ def test_wrong_dataset_in_a_slot(prepared_phantom, tmp_path):
     cfg = make_cfg(prepared_phantom, tmp_path)
     cfg.train_dataloader.dataset = cfg.train_cfg.seg_dataloader.dataset
     with pytest.raises(TypeError, match='train_dataloader must be a classification dataset'):
-        Runner.from_cfg(cfg).train()
+        SSMRunner.from_cfg(cfg).train()
     cfg = make_cfg(prepared_phantom, tmp_path)
     cfg.train_cfg.seg_dataloader.dataset = cfg.train_dataloader.dataset
     with pytest.raises(TypeError, match='train_cfg.seg_dataloader must be a segmentation'):
-        Runner.from_cfg(cfg).train()
+        SSMRunner.from_cfg(cfg).train()
 
 
 def test_missing_data_root_is_named(prepared_phantom, tmp_path):
     cfg = make_cfg(prepared_phantom, tmp_path)
-    cfg.train_dataloader.dataset.data_root = str(tmp_path / 'no_such_root') + '/'
-    with pytest.raises(FileNotFoundError, match='no_such_root'):
-        Runner.from_cfg(cfg).train()
+    cfg.cls_data_root = str(tmp_path / 'no_such_root') + '/'  # the key users set
+    with pytest.raises(FileNotFoundError, match='cls_data_root.*no_such_root'):
+        SSMRunner.from_cfg(cfg).train()
 
 
 def test_two_processes_end_with_identical_weights(prepared_phantom, tmp_path):
@@ -139,13 +139,13 @@ def test_resume_without_a_checkpoint_says_so(prepared_phantom, tmp_path):
     cfg = make_cfg(prepared_phantom, tmp_path)
     cfg.resume = True
     with pytest.raises(FileNotFoundError, match='nothing to resume'):
-        Runner.from_cfg(cfg).train()
+        SSMRunner.from_cfg(cfg).train()
 
 
 def test_max_iters_stops_mid_epoch_and_saves(prepared_phantom, tmp_path):
     cfg = make_cfg(prepared_phantom, tmp_path, num_cls=3, epochs=2)
     cfg.train_cfg.max_iters = 2
-    runner = Runner.from_cfg(cfg)
+    runner = SSMRunner.from_cfg(cfg)
     runner.train()
     assert (runner.iter, runner.epoch, runner.max_iters) == (2, 1, 2)
     assert osp.exists(tmp_path / 'epoch_1.pth') and not osp.exists(tmp_path / 'epoch_2.pth')
@@ -153,6 +153,6 @@ def test_max_iters_stops_mid_epoch_and_saves(prepared_phantom, tmp_path):
 
 def test_classes_without_training_samples_are_named(prepared_phantom, tmp_path, capsys):
     cfg = make_cfg(prepared_phantom, tmp_path, num_cls=2)  # the file lists Normal first
-    Runner.from_cfg(cfg).train()
+    SSMRunner.from_cfg(cfg).train()
     printed = capsys.readouterr()
     assert "has no sample of ['CP', 'COVID-19']" in printed.out + printed.err

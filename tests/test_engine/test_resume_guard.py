@@ -8,7 +8,7 @@ from mmdet_covid.engine.runner.resume_guard import (check_resume_source,
 
 
 def _runner(work_dir, resume=True, load_from=None):
-    return SimpleNamespace(work_dir=str(work_dir), _resume=resume, _load_from=load_from)
+    return SimpleNamespace(work_dir=str(work_dir), resuming=resume, load_from=load_from)
 
 
 def test_nothing_to_resume_is_an_error_that_says_what_to_do(tmp_path):

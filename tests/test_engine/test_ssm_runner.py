@@ -140,3 +140,33 @@ def test_runner_reuses_freed_memory_unless_told_not_to(prepared_phantom, tmp_pat
         cfg.env_cfg.reuse_freed_memory = setting
     SSMRunner.from_cfg(cfg)
     assert len(called) == calls
+
+
+def test_the_ssm_loops_need_the_ssm_runner(prepared_phantom, tmp_path):
+    """The loops read the run's checkpoint, resume and seeding from SSMRunner's public
+    properties: a plain Runner is refused with the setting to change."""
+    from mmengine.runner import Runner
+
+    from tests.conftest import short_run_cfg
+
+    cfg = short_run_cfg(prepared_phantom, str(tmp_path))
+    with pytest.raises(TypeError, match=r"InterleavedTrainLoop runs under SSMRunner, got "
+                                        r"Runner: set runner_type = 'mmdet.SSMRunner'"):
+        Runner.from_cfg(cfg).train()
+
+
+def test_the_runner_checks_what_it_loads(prepared_phantom, tmp_path):
+    from mmdet_covid.engine.runner import SSMRunner
+    from tests.conftest import short_run_cfg
+
+    cfg = short_run_cfg(prepared_phantom, str(tmp_path / 'a'))
+    cfg.load_from = str(tmp_path / 'missing.pth')
+    runner = SSMRunner.from_cfg(cfg)
+    assert runner.load_from == cfg.load_from and not runner.resuming
+    assert runner.diff_rank_seed is False
+    with pytest.raises(FileNotFoundError, match='missing.pth'):
+        runner.train()
+    cfg = short_run_cfg(prepared_phantom, str(tmp_path / 'b'))
+    cfg.resume = True  # nothing to resume in a new work dir
+    with pytest.raises(FileNotFoundError, match='nothing to resume'):
+        SSMRunner.from_cfg(cfg).train()

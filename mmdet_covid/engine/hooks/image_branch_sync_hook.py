@@ -76,7 +76,7 @@ class ImageBranchSyncHook(Hook):
                           logger='current', level=logging.WARNING)
                 self.policy = 'never'
             return
-        if not runner._resume:
+        if not runner.resuming:  # (SSMRunner's, which InterleavedTrainLoop requires)
             self._roi_head(runner).copy_seg_weights()
 
     def _should_copy(self, runner, outputs: Optional[dict]) -> bool:

@@ -12,7 +12,8 @@ from mmengine.runner import TestLoop, ValLoop
 from mmdet.registry import LOOPS
 from torch.utils.data import DataLoader
 
-from ...utils import check_checkpoint_file, check_checkpoint_matches
+from ...utils import check_checkpoint_matches
+from .ssm_runner import require_ssm_runner
 
 
 class _PartsLoader:
@@ -186,11 +187,8 @@ class DualTaskTestLoop(_DualTaskEvaluation, TestLoop):
                  seg_dataloader: Optional[Union[DataLoader, Dict]] = None,
                  seg_evaluator: Optional[Union[Evaluator, Dict, List]] = None,
                  fp16: bool = False) -> None:
-        # The loop is built before the runner loads the weights: check the
-        # checkpoint first, so a bad path fails fast and clearly.
-        if runner._load_from:
-            check_checkpoint_file(str(runner._load_from))
-        else:
+        require_ssm_runner(runner, type(self).__name__)
+        if not runner.load_from:  # (SSMRunner.load_or_resume checks a given file)
             print_log('DualTaskTestLoop: no checkpoint given (load_from / '
                       '--checkpoint): testing untrained weights',
                       logger='current', level=logging.WARNING)
@@ -208,6 +206,6 @@ class DualTaskTestLoop(_DualTaskEvaluation, TestLoop):
                 'either) and the slice class would be lost. Test without --tta.')
         # mmengine loads non-strictly: refuse weights of another variant
         # instead of testing a partly random model.
-        if self.runner._load_from:
-            check_checkpoint_matches(self.runner.model, str(self.runner._load_from))
+        if self.runner.load_from:
+            check_checkpoint_matches(self.runner.model, self.runner.load_from)
         return self._run_writing_dumps(super().run)

@@ -16,7 +16,8 @@ from mmdet.registry import LOOPS
 from torch.utils.data import DataLoader
 
 from ...datasets.samplers import ResumableDefaultSampler  # noqa: F401  (registers)
-from .resume_guard import check_resume_source, remove_orphaned_temp_files
+from .resume_guard import remove_orphaned_temp_files
+from .ssm_runner import require_ssm_runner
 
 
 def sampler_of(dataloader: DataLoader):
@@ -119,6 +120,7 @@ class InterleavedTrainLoop(EpochBasedTrainLoop):
                  reseed_every_iter: bool = True,
                  max_iters: Optional[int] = None,
                  dynamic_intervals: Optional[Sequence] = None) -> None:
+        require_ssm_runner(runner, type(self).__name__)
         super().__init__(runner, dataloader, max_epochs, val_begin, val_interval,
                          dynamic_intervals)
         check_dataset_kind(self.dataloader, 'cls', 'train_dataloader')
@@ -130,9 +132,9 @@ class InterleavedTrainLoop(EpochBasedTrainLoop):
                 f'updates of S in DualTaskDetector.train_step, which the distributed '
                 f'wrapper ({type(runner.model).__name__}) does not call: use steps=1')
         warn_missing_classes(self.dataloader, 'train_dataloader')
-        # Built before the runner loads or resumes a checkpoint: check that first.
+        # interrupted checkpoint writes of an earlier run (SSMRunner.load_or_resume
+        # checks what is resumed)
         remove_orphaned_temp_files(runner.work_dir)
-        check_resume_source(runner)
         # Built lazily in run(): after a resume has restored the seed.
         self._seg_dataloader_cfg = seg_dataloader
         self.seg_dataloader: Optional[DataLoader] = None
@@ -149,9 +151,8 @@ class InterleavedTrainLoop(EpochBasedTrainLoop):
     def _build_seg_stream(self) -> None:
         cfg = self._seg_dataloader_cfg
         if isinstance(cfg, dict):
-            diff_rank_seed = self.runner._randomness_cfg.get('diff_rank_seed', False)
             self.seg_dataloader = self.runner.build_dataloader(
-                cfg, seed=self.runner.seed, diff_rank_seed=diff_rank_seed)
+                cfg, seed=self.runner.seed, diff_rank_seed=self.runner.diff_rank_seed)
         else:
             self.seg_dataloader = cfg
         check_dataset_kind(self.seg_dataloader, 'seg', 'train_cfg.seg_dataloader')
@@ -217,8 +218,8 @@ class InterleavedTrainLoop(EpochBasedTrainLoop):
 
     def _reseed(self) -> None:
         if self.reseed_every_iter:
-            diff_rank_seed = self.runner._randomness_cfg.get('diff_rank_seed', False)
-            set_random_seed(self.runner.seed + self._iter, diff_rank_seed=diff_rank_seed)
+            set_random_seed(self.runner.seed + self._iter,
+                            diff_rank_seed=self.runner.diff_rank_seed)
 
     def run_iter(self, idx: int, data_batch: dict) -> None:
         """One segmentation step and one classification step.

@@ -35,7 +35,7 @@ def check_resume_source(runner) -> None:
         FileNotFoundError: no ``last_checkpoint`` in the work dir.
         ValueError: ``last_checkpoint`` does not name an existing file.
     """
-    if not runner._resume or runner._load_from is not None:
+    if not runner.resuming or runner.load_from is not None:
         return
     record = osp.join(runner.work_dir, 'last_checkpoint')
     if not osp.exists(record):

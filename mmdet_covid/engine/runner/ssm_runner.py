@@ -31,7 +31,8 @@ from ...datasets.ct_slice_cls_dataset import CTSliceClsDataset
 from ...datasets.lesion_seg_dataset import LesionSegDataset
 from ...evaluation.metrics.lesion_coco_metric import LesionCocoMetric
 from ...evaluation.metrics.lesion_dice_metric import LesionDiceMetric
-from ...utils import reuse_freed_memory
+from ...utils import check_checkpoint_file, reuse_freed_memory
+from .resume_guard import check_resume_source
 
 ROLES = {
     'seg': dict(dataset=LesionSegDataset, root='seg_data_root', scale='seg_img_scale',
@@ -139,7 +140,41 @@ class SSMRunner(Runner):
     (:func:`~mmdet_covid.utils.reuse_freed_memory`: large tensors are not
     page-faulted in anew at every step); ``env_cfg.reuse_freed_memory=False``
     leaves glibc's defaults.
+
+    It owns the checks of what it loads (:meth:`load_or_resume`) and tells the
+    SSM's loops and hooks what they need to know of the run through public
+    properties (:attr:`load_from`, :attr:`resuming`, :attr:`diff_rank_seed`), so
+    that they read none of mmengine's private runner fields.
     """
+
+    @property
+    def load_from(self) -> Optional[str]:
+        """The checkpoint the run loads or resumes from (``load_from``, ``--checkpoint``,
+        ``--resume PATH``); None when none was given."""
+        return None if self._load_from is None else str(self._load_from)
+
+    @property
+    def resuming(self) -> bool:
+        """Whether the run resumes (``resume=True``, ``--resume``): model, optimiser,
+        schedulers and iteration from the checkpoint."""
+        return bool(self._resume)
+
+    @property
+    def diff_rank_seed(self) -> bool:
+        """``randomness.diff_rank_seed``: whether each rank seeds its dataloaders with
+        a different seed."""
+        return bool(self._randomness_cfg.get('diff_rank_seed', False))
+
+    def load_or_resume(self) -> None:
+        """mmengine's, after two checks: ``--resume`` without a path must find a
+        checkpoint to resume (:func:`~.resume_guard.check_resume_source`), and a given
+        checkpoint must be a file that holds plain data only
+        (:func:`~mmdet_covid.utils.check_checkpoint_file`), so that a bad path or file
+        fails with an error that says what to do, before any weights are read."""
+        check_resume_source(self)
+        if self.load_from:
+            check_checkpoint_file(self.load_from)
+        super().load_or_resume()
 
     def setup_env(self, env_cfg: dict) -> None:
         super().setup_env(env_cfg)
@@ -158,3 +193,14 @@ class SSMRunner(Runner):
             if isinstance(root, str):
                 runner.logger.info(f'{spec["root"]}: {osp.abspath(root)}')
         return runner
+
+
+def require_ssm_runner(runner, user: str) -> None:
+    """Refuse a runner other than :class:`SSMRunner` for ``user`` (a loop of the SSM that
+    reads the run's checkpoint, resume and seeding through its public properties)."""
+    if not isinstance(runner, SSMRunner):
+        raise TypeError(
+            f"{user} runs under SSMRunner, got {type(runner).__name__}: set runner_type = "
+            "'mmdet.SSMRunner' (the SSM's configs inherit it from "
+            "configs/_base_/ssm_runtime.py) and build the runner with RUNNERS.build(cfg), "
+            "as mmdet's tools/train.py and tools/test.py do, or SSMRunner.from_cfg(cfg)")
