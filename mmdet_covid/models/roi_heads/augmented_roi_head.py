@@ -141,9 +141,11 @@ class AugmentedRoIHead(StandardRoIHead):
         cover (custom class activations, no box regression, box types other
         than ``'hbox'``, no test config) take the stock path."""
         head = self.bbox_head
+        no_proposal = sum(len(res) for res in rpn_results_list) == 0
+        if no_proposal and self._kept is not None:
+            self._kept.append((None, None))  # the stock guard runs no box forward
         if rcnn_test_cfg is None or head.custom_cls_channels or not head.with_reg or \
-                head.predict_box_type != 'hbox' or \
-                sum(len(res) for res in rpn_results_list) == 0:
+                head.predict_box_type != 'hbox' or no_proposal:
             return super().predict_bbox(x, batch_img_metas, rpn_results_list,
                                         rcnn_test_cfg, rescale)
         rois = bbox2roi([res.bboxes for res in rpn_results_list])
@@ -206,6 +208,14 @@ class AugmentedRoIHead(StandardRoIHead):
         ``forward``: one over all proposals) for :meth:`roi_batch_from_kept`,
         so that S's RoI batch comes from the same RoI features (one RoIAlign).
 
+        Why a side channel: it leaves mmdet's ``TwoStageDetector.predict`` and
+        ``_forward`` and ``StandardRoIHead.predict`` and ``forward`` as they are
+        (the alternative, a head prediction that returns detections and RoI
+        batch together, restates those four methods). The price is a contract
+        the stock code does not know of, so it is checked: exactly one box
+        forward (or the stock guard for no proposal at all) per block,
+        :meth:`roi_batch_from_kept` raises otherwise.
+
         Example::
 
             with roi_head.keeping_box_forward() as kept:
@@ -221,16 +231,25 @@ class AugmentedRoIHead(StandardRoIHead):
     def roi_batch_from_kept(self, kept: list, batch_img_metas: List[dict]) -> Tensor:
         """The RoI batch of the box forward kept by :meth:`keeping_box_forward`:
         the image branch on its RoI features (the base variant: its outputs).
-        Nothing kept (no image had a proposal, the stock guard returned early):
-        zero rows, as :class:`RoIBatchSelection` gives an image without one.
+        No image had a proposal (the stock guard returned early): zero rows, as
+        :class:`RoIBatchSelection` gives an image without one.
+
+        Raises:
+            RuntimeError: the box forward ran zero times or more than once.
 
         Returns:
             Tensor: ``(num_imgs, B, 5)``.
         """
-        if not kept:
+        if len(kept) != 1:
+            raise RuntimeError(
+                f'{type(self).__name__}.roi_batch_from_kept: the box forward ran {len(kept)} '
+                'times inside keeping_box_forward; expected once (the stock predict or '
+                'forward over all proposals of the batch). A RoI head path that skips '
+                '_bbox_forward or calls it per image needs its own RoI batch (roi_batch)')
+        rois, results = kept[0]
+        if results is None:  # no proposal in any image
             param = next(self.bbox_head.parameters())
             return param.new_zeros(len(batch_img_metas), self.roi_batch_selection.num_rois, 5)
-        rois, results = kept[0]
         if self.augmented:
             cls_score, bbox_pred = self._image_forward(results['bbox_feats'])
         else:

@@ -90,6 +90,22 @@ def test_images_without_proposals_take_the_stock_guard(parts):
                                                               [s.metainfo for s in samples]))
 
 
+@torch.no_grad()
+def test_a_block_without_one_box_forward_is_an_error(parts):
+    model, x, proposals, samples = parts
+    head = model.roi_head
+    metas = [s.metainfo for s in samples]
+    with head.keeping_box_forward() as kept:
+        pass  # nothing ran
+    with pytest.raises(RuntimeError, match='box forward ran 0 times'):
+        head.roi_batch_from_kept(kept, metas)
+    with head.keeping_box_forward() as kept:
+        for one in proposals:  # a path that runs the box forward per image
+            head._bbox_forward(x, bbox2roi([one.bboxes]))
+    with pytest.raises(RuntimeError, match='ran 2 times.*expected once'):
+        head.roi_batch_from_kept(kept, metas)
+
+
 @pytest.mark.parametrize('row_content', ['deltas', 'boxes'])
 def test_roi_batch_with_gradients_runs_the_chosen_proposals_again(parts, row_content):
     """Where the features need gradients, the RoI batch comes from a second pass over
