@@ -4,8 +4,9 @@ INPUT is a DICOM series folder (pydicom, compressed transfer syntaxes included; 
 ordered by position, HU from RescaleSlope/Intercept), a NIfTI volume, or a folder of slice
 images (no physical units). Writes to ``--out-dir``: ``report.json``, ``slices.csv``,
 ``lesions.nii.gz`` (lesion labels on the input's geometry: 1 ground glass, 2
-consolidation), ``lesions_seg.dcm`` (DICOM-SEG referencing the series, DICOM input only)
-and ``report.html``. The folder is written whole or not at all; an existing report is
+consolidation), ``lesions_seg.dcm`` (DICOM-SEG referencing the series, DICOM input only),
+``lobes.csv`` (with ``--lobes``: burden per lobe and the 25-point CT severity score) and
+``report.html``. The folder is written whole or not at all; an existing report is
 replaced only with ``--overwrite``; a folder inside the input is refused.
 
 Everything is checked before the model is loaded: the arguments, the output folder, the
@@ -55,6 +56,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--lung-threshold-hu', type=float, default=-500.0)
     parser.add_argument('--lesion-margin-mm', type=float, default=3.0,
                         help='a detection counts when it comes this close to the lung')
+    parser.add_argument('--lobes', default=None, metavar='LABELS',
+                        help='lung lobe labels (NIfTI on the scan\'s grid, from '
+                             'TotalSegmentator total or lungmask LTRCLobes): burden per lobe '
+                             'and the 25-point CT severity score')
+    parser.add_argument('--lobe-labels', default=None, metavar='1:LUL,...',
+                        help='the lobe values when neither convention applies, e.g. '
+                             '13:LUL,14:LLL,15:RUL,16:RML,17:RLL (TotalSegmentator v1)')
     parser.add_argument('--force', action='store_true',
                         help='read a DICOM series whose Modality is not CT, or values that '
                              'do not look like HU (with a warning)')
@@ -83,6 +91,7 @@ def main(argv=None) -> int:
     from mmdet_covid.apis import analyze_scan, init_ssm, read_scan
     from mmdet_covid.io.ct_io import CTInputWarning, CTReadError
     from mmdet_covid.io.output_folder import OutputFolderError, check_output_folder
+    from mmdet_covid.scan.lobes import load_lobes
     from mmdet_covid.scan.report import write_report
     from mmdet_covid.utils import reuse_freed_memory
 
@@ -92,6 +101,9 @@ def main(argv=None) -> int:
         check_args(args)
         check_output_folder(args.out_dir, [args.input], args.overwrite)
         volume = read_scan(args.input, args.series, args.force)
+        lobes = load_lobes(args.lobes, volume, args.lobe_labels) if args.lobes else None
+        if args.lobe_labels and not args.lobes:
+            raise ValueError('--lobe-labels needs --lobes')
         for kind, path in (('config', args.config), ('checkpoint', args.checkpoint)):
             if not osp.isfile(path):
                 raise FileNotFoundError(f'{kind} {path}: no such file')
@@ -105,7 +117,7 @@ def main(argv=None) -> int:
         model, volume, batch_size=args.batch_size,
         lesion_score_thr=args.lesion_score_thr, min_lesion_slices=args.min_lesion_slices,
         consolidation_hu=args.consolidation_hu, lung_threshold_hu=args.lung_threshold_hu,
-        lesion_margin_mm=args.lesion_margin_mm, checkpoint=args.checkpoint,
+        lesion_margin_mm=args.lesion_margin_mm, checkpoint=args.checkpoint, lobes=lobes,
         progress=not args.no_progress)
     analysis.timings['total_with_model_load'] = time.perf_counter() - start
     try:
@@ -128,6 +140,12 @@ def main(argv=None) -> int:
           f'lung ({"-" if pct is None else f"{pct:.1f}%"}); ground glass '
           f'{burden[f"ggo_{key}"]:.1f}, consolidation {burden[f"consolidation_{key}"]:.1f}; '
           f'{counts["detections_outside_lung"]} detection(s) outside the lung not counted')
+    if analysis.lobes:
+        score = analysis.lobes['severity_score']
+        print(f'CT severity score: {"-" if score is None else score} of '
+              f'{analysis.lobes["max_score"]} (' + ', '.join(
+                  f'{name} {"-" if r["score"] is None else r["score"]}'
+                  for name, r in analysis.lobes['lobes'].items()) + ')')
     for note in analysis.warnings:
         print(f'warning: {note}')
     print(f'time: {analysis.timings["total_with_model_load"]:.1f} s '

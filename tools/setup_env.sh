@@ -52,8 +52,8 @@ else
 fi
 $PIP install -q "$mmcv_wheel"
 
-step "mmengine, mmdet, pycocotools and this package (editable, with the test and tools extras)"
-$PIP install -q -e '.[tests,tools]'
+step "mmengine, mmdet, pycocotools and this package (editable, with the test, tools and ray extras)"
+$PIP install -q -e '.[tests,tools,ray]'
 
 "$VENV/bin/python" - <<'PY'
 import mmcv, mmdet, mmengine, torch

@@ -16,6 +16,7 @@ from ..scan import (LABEL_NAMES, assign_sides, lesion_burden, lesion_labels, lun
                     scan_class)
 from ..scan.lesion_placement import (CAVITY_REACH_MM, LESION_MARGIN_MM, MIN_LUNG_SHARE,
                                      lung_lesions, margin_pixels, near_lung, thoracic_cavity)
+from ..scan.lobes import NO_LOBES, LobeLabels
 from ..scan.lung_mask import DOME_MM2
 from ..scan.model_grid import ModelGrid, model_input_size
 from ..scan.report import RESEARCH_USE
@@ -50,6 +51,9 @@ class ScanAnalysis:
             (``training_data``) and the ``notices`` that follow from it.
         warnings: everything that looked wrong, in order.
         timings: seconds per stage.
+        lobes: the burden per lobe and the severity score
+            (:meth:`~mmdet_covid.scan.lobes.LobeLabels.burden`), or None when no lobe
+            labels were given.
     """
     volume: CTVolume
     sides: np.ndarray
@@ -62,6 +66,7 @@ class ScanAnalysis:
     model: dict
     warnings: List[str] = field(default_factory=list)
     timings: Dict[str, float] = field(default_factory=dict)
+    lobes: Optional[dict] = None
 
     @property
     def notices(self) -> List[str]:
@@ -77,7 +82,9 @@ class ScanAnalysis:
                        series=None if self.volume.series is None else {
                            k: v for k, v in self.volume.series.items() if k != 'datasets'}),
             geometry=self.volume.geometry(), model=self.model, settings=self.settings,
-            scan=self.scan, burden=self.burden, counts=self.counts, slices=self.slices,
+            scan=self.scan, burden=self.burden,
+            lobes=self.lobes or dict(severity_score=None, note=NO_LOBES),
+            counts=self.counts, slices=self.slices,
             warnings=self.warnings, timings_s=self.timings)
 
 
@@ -178,7 +185,7 @@ def analyze_scan(model: nn.Module, source: Union[str, CTVolume], batch_size: int
                  lung_threshold_hu: float = -500.0, min_lung_fraction: float = 0.05,
                  lesion_margin_mm: float = LESION_MARGIN_MM,
                  min_lung_share: float = MIN_LUNG_SHARE, checkpoint: Optional[str] = None,
-                 allow_non_ct: bool = False,
+                 allow_non_ct: bool = False, lobes: Optional[LobeLabels] = None,
                  progress: bool = False) -> ScanAnalysis:
     """Analyse one CT scan with an SSM.
 
@@ -206,6 +213,9 @@ def analyze_scan(model: nn.Module, source: Union[str, CTVolume], batch_size: int
         checkpoint: the weights' file, for the report (path and SHA-256).
         allow_non_ct: read a DICOM series whose Modality is not CT, or values that do
             not look like HU.
+        lobes: lung lobes on the scan's grid (:func:`~mmdet_covid.scan.lobes.load_lobes`
+            of a volume read by :func:`read_scan`): the burden per lobe and the CT
+            severity score (``ScanAnalysis.lobes``).
         progress: show a progress bar.
     """
     timings = {}
@@ -332,6 +342,19 @@ def analyze_scan(model: nn.Module, source: Union[str, CTVolume], batch_size: int
                         canvas_rows_columns=list(grid.canvas), offset_rows_columns=list(
                             grid.offset)),
                     lesion_labels={str(k): v for k, v in LABEL_NAMES.items()})
+    lobe_table = None
+    if lobes is not None:
+        if lobes.labels.shape != labels.shape:
+            raise ValueError(f'lobes {lobes.source}: {lobes.labels.shape} voxels, the scan '
+                             f'{volume.source} {labels.shape}: load them onto the scan read '
+                             'here (load_lobes(path, volume))')
+        lobe_table = lobes.burden(labels, volume.slice_voxel_ml)
+        if lobe_table['lobes_missing']:
+            missing = ', '.join(lobe_table['lobes_missing'])
+            notes.append(f'lobes {lobes.source}: no voxel of {missing}; no severity score')
+        if lobe_table['lesion_voxels_outside_lobes']:
+            notes.append(f'{lobe_table["lesion_voxels_outside_lobes"]} lesion voxel(s) lie in no '
+                         'lobe of the lobe labels: in the burden, not in the lobe scores')
     return ScanAnalysis(volume=volume, sides=sides, lesion_labels=labels, slices=slices,
                         burden=burden, scan=decision, settings=settings, counts=counts,
-                        model=model_info, warnings=notes, timings=timings)
+                        model=model_info, warnings=notes, timings=timings, lobes=lobe_table)

@@ -17,6 +17,7 @@ from ..utils.spreadsheet import spreadsheet_safe
 from ..utils.strict_json import strict_json
 from ..version import __version__
 from .burden import CONSOLIDATION_LABEL, GGO_LABEL, LABEL_NAMES, ZONES
+from .lobes import LOBE_NAMES, NO_LOBES
 
 RESEARCH_USE = ('Research use only. Not a medical device: not for diagnosis or treatment '
                 'decisions.')
@@ -33,8 +34,8 @@ TYPE2_COPIED = ('PatientName', 'PatientID', 'PatientBirthDate', 'PatientSex',
                 'ReferringPhysicianName')
 
 
-def write_report(analysis, out_dir: str, key_slices: int = 3,
-                 overwrite: bool = False) -> Tuple[Dict[str, str], Dict[str, str]]:
+def write_report(analysis, out_dir: str, key_slices: int = 3, overwrite: bool = False,
+                 extra: Optional[dict] = None) -> Tuple[Dict[str, str], Dict[str, str]]:
     """Write every output of a :class:`~mmdet_covid.apis.scan_analysis.ScanAnalysis`.
 
     The outputs are written into a staged folder that becomes ``out_dir`` when all are
@@ -48,6 +49,8 @@ def write_report(analysis, out_dir: str, key_slices: int = 3,
             first: never the input's folder, an earlier report only with ``overwrite``).
         key_slices: slices with most lesion area drawn in the HTML page.
         overwrite: replace an earlier report in ``out_dir``.
+        extra: more top-level entries of ``report.json`` (the archive runner's key and
+            job); they may not replace the analysis' own.
 
     Returns:
         ``(paths, errors)``: ``{kind: path}`` of what was written (``json``, ``csv``,
@@ -57,16 +60,25 @@ def write_report(analysis, out_dir: str, key_slices: int = 3,
     import nibabel as nib
 
     check_output_folder(out_dir, [analysis.volume.source], overwrite)
+    report = analysis.to_dict()
+    clash = sorted(set(extra or {}) & set(report))
+    if clash:
+        raise ValueError(f'write_report: extra entries {clash} would replace the analysis\' '
+                         'own')
+    report.update(extra or {})
     names = dict(dicom_seg='lesions_seg.dcm', csv='slices.csv', nifti='lesions.nii.gz',
-                 html='report.html', json='report.json')
+                 html='report.html', lobes_csv='lobes.csv', json='report.json')
     empty_in_seg: List[str] = []
     writers = dict(
         dicom_seg=lambda path: empty_in_seg.extend(write_dicom_seg(analysis, path) or ()),
         csv=lambda path: write_slices_csv(analysis.slices, analysis.scan, path),
         nifti=lambda path: nib.save(analysis.volume.to_nifti(analysis.lesion_labels), path),
-        html=lambda path: write_html(analysis, path, key_slices, errors))
+        html=lambda path: write_html(analysis, path, key_slices, errors),
+        lobes_csv=lambda path: write_lobes_csv(analysis.lobes, path))
     if analysis.volume.kind != 'dicom':
         del writers['dicom_seg']
+    if not getattr(analysis, 'lobes', None):
+        del writers['lobes_csv']
     written: Dict[str, str] = {}
     errors: Dict[str, str] = {}
     with staged_folder(out_dir, overwrite) as staged:
@@ -79,7 +91,6 @@ def write_report(analysis, out_dir: str, key_slices: int = 3,
                 errors[kind] = f'{names[kind]}: {exc.__class__.__name__}: {exc}'
                 if osp.exists(path):
                     os.remove(path)
-        report = analysis.to_dict()
         report['outputs'] = dict(written, json=names['json'])
         report['output_errors'] = errors
         if empty_in_seg:
@@ -245,6 +256,51 @@ def _burden_table(burden: Dict[str, dict], ml: bool) -> str:
     return f'<table>{head}{"".join(rows)}</table>'
 
 
+LOBE_CSV_COLUMNS = ('lobe', 'lobe_ml', 'lesion_ml', 'ggo_ml', 'consolidation_ml',
+                    'lobe_voxels', 'lesion_voxels', 'ggo_voxels', 'consolidation_voxels',
+                    'lesion_percent', 'score')
+
+
+def write_lobes_csv(lobes: dict, path: str) -> None:
+    """One row per lobe (burden and score), then the scan's severity score."""
+    with open(path, 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(LOBE_CSV_COLUMNS)
+        for name, row in lobes['lobes'].items():
+            writer.writerow([name] + ['' if row.get(c) is None else row.get(c)
+                                      for c in LOBE_CSV_COLUMNS[1:]])
+        score = lobes['severity_score']
+        writer.writerow(['severity_score'] + [''] * (len(LOBE_CSV_COLUMNS) - 2)
+                        + ['' if score is None else score])
+
+
+def _lobe_html(lobes: Optional[dict], ml: bool) -> str:
+    """The lobe table and the severity score, or why there is none."""
+    e = html.escape
+    if not lobes:
+        return f'<p class="small">{e(NO_LOBES)}.</p>'
+    unit, key = ('mL', 'ml') if ml else ('voxels', 'voxels')
+    digits = 1 if ml else 0
+    rows = ''.join(
+        f"<tr><td>{e(LOBE_NAMES[name])}</td><td>{_fmt(r[f'lobe_{key}'], digits)}</td>"
+        f"<td>{_fmt(r[f'lesion_{key}'], digits)}</td><td>{_fmt(r['lesion_percent'])}</td>"
+        f"<td>{_fmt(r[f'ggo_{key}'], digits)}</td>"
+        f"<td>{_fmt(r[f'consolidation_{key}'], digits)}</td>"
+        f"<td>{'-' if r['score'] is None else r['score']}</td></tr>"
+        for name, r in lobes['lobes'].items())
+    score = lobes['severity_score']
+    shown = '-' if score is None else f'{score} of {lobes["max_score"]}'
+    return (f'<p class="decision">CT severity score: {shown}</p>'
+            f'<table><tr><th>lobe</th><th>lobe ({unit})</th><th>lesion ({unit})</th>'
+            f'<th>lesion % of lobe</th><th>GGO ({unit})</th><th>consolidation ({unit})</th>'
+            f'<th>score 0-5</th></tr>{rows}</table>'
+            f'<p class="small">Lobes: <code>{e(str(lobes["source"]))}</code> '
+            f'({e(lobes["convention"])} labels). Each lobe scores 0 (no lesion), 1 (&lt; 5% '
+            'of the lobe), 2 (5-25%), 3 (26-49%), 4 (50-75%), 5 (&gt; 75%); the scan their '
+            f'sum (Pan et al., Radiology 2020). {lobes["lesion_voxels_outside_lobes"]} lesion '
+            'voxel(s) in no lobe.</p>')
+
+
 def _training_html(model: dict) -> str:
     """The training data of each task, as list items."""
     e = html.escape
@@ -314,6 +370,8 @@ Analysed slices: {counts['analysed']} ({counts['skipped_no_lung']} without lung 
 <h2>Decision</h2>{decision}
 <h2>Lesion burden</h2>
 {_burden_table(analysis.burden, ml)}
+<h2>Lobes</h2>
+{_lobe_html(analysis.lobes, ml)}
 <p class="small">Lesions: detections scored &ge; {settings['lesion_score_thr']:g}.
 Ground glass: lesion voxels below {settings['consolidation_hu']:g} HU; consolidation: at or
 above. Lung: classical mask (HU threshold {settings['lung_threshold_hu']:g}, connected

@@ -13,16 +13,7 @@ from pydicom.uid import generate_uid
 from mmdet_covid.io.ct_io import CTInputWarning, CTReadError, apply_window
 from mmdet_covid.io.dicom_series import list_dicom_series
 from mmdet_covid.io.scan_reader import read_ct_volume
-
-
-def _copy_series(src: str, dst: str, **changes) -> None:
-    """Copy a DICOM series, changing header fields (callables get the dataset)."""
-    os.makedirs(dst, exist_ok=True)
-    for name in os.listdir(src):
-        ds = pydicom.dcmread(osp.join(src, name))
-        for key, value in changes.items():
-            setattr(ds, key, value(ds) if callable(value) else value)
-        ds.save_as(osp.join(dst, name))
+from tests.conftest import copy_series
 
 
 def test_dicom_series_is_ordered_by_position_not_by_file_name(phantom_scans):
@@ -50,8 +41,8 @@ def test_a_folder_with_several_series_reads_the_axial_ct_with_most_slices(phanto
     folder, truth = phantom_scans['CP']
     mixed = tmp_path / 'mixed'
     shutil.copytree(osp.join(folder, 'dicom'), mixed / 'a')
-    _copy_series(osp.join(folder, 'dicom'), str(mixed / 'b'),
-                 SeriesInstanceUID='1.2.3.4.5', SOPInstanceUID=lambda ds: generate_uid())
+    copy_series(osp.join(folder, 'dicom'), str(mixed / 'b'),
+                SeriesInstanceUID='1.2.3.4.5', SOPInstanceUID=lambda ds: generate_uid())
     for name in truth['slice_files_in_order'][6:]:  # series b: the first 6 slices
         os.remove(mixed / 'b' / name)
     (mixed / 'notes.txt').write_text('not DICOM')
@@ -67,7 +58,7 @@ def test_a_folder_with_several_series_reads_the_axial_ct_with_most_slices(phanto
 
 def test_non_ct_series_is_refused_unless_forced(phantom_scans, tmp_path):
     folder, _ = phantom_scans['Normal']
-    _copy_series(osp.join(folder, 'dicom'), str(tmp_path / 'mr'), Modality='MR')
+    copy_series(osp.join(folder, 'dicom'), str(tmp_path / 'mr'), Modality='MR')
     with pytest.raises(CTReadError, match="Modality MR; expected CT.*--force"):
         read_ct_volume(str(tmp_path / 'mr'))
     with pytest.warns(CTInputWarning, match='read as CT'):

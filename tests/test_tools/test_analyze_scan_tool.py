@@ -123,3 +123,32 @@ def test_exit_status_says_when_an_output_failed_or_nothing_was_analysed(
     assert '0 analysed' in capsys.readouterr().out
     report_json = json.loads((tmp_path / 'none' / 'report.json').read_text())
     assert report_json['scan'] is None
+
+
+def test_lobes_give_the_burden_per_lobe_and_the_severity_score(model_files, phantom_scans,
+                                                               tmp_path, capsys):
+    config, checkpoint = model_files
+    folder, _ = phantom_scans['COVID-19']
+    args = [config, checkpoint, osp.join(folder, 'dicom'), '--no-progress',
+            '--lesion-score-thr', '0', '--cfg-options', 'model.test_cfg.rcnn.score_thr=0.0']
+    assert analyze_scan.main(args + ['--out-dir', str(tmp_path / 'a'), '--lobes',
+                                     osp.join(folder, 'lobes.nii.gz')]) == 0
+    assert 'CT severity score: ' in capsys.readouterr().out
+    report = json.loads((tmp_path / 'a' / 'report.json').read_text())
+    lobes = report['lobes']
+    assert lobes['convention'] == 'lungmask' and 0 <= lobes['severity_score'] <= 25
+    assert lobes['severity_score'] == sum(r['score'] for r in lobes['lobes'].values())
+    assert 'lobes.csv' in os.listdir(tmp_path / 'a')
+    assert 'CT severity score' in (tmp_path / 'a' / 'report.html').read_text()
+
+    assert analyze_scan.main(args + ['--out-dir', str(tmp_path / 'b')]) == 0
+    report = json.loads((tmp_path / 'b' / 'report.json').read_text())
+    assert report['lobes']['severity_score'] is None
+    assert 'no CT severity score' in report['lobes']['note']
+    assert 'lobes.csv' not in os.listdir(tmp_path / 'b')
+    assert 'no lobe labels given' in (tmp_path / 'b' / 'report.html').read_text()
+
+    assert analyze_scan.main(args + ['--out-dir', str(tmp_path / 'c'), '--lobe-labels',
+                                     '1:LUL']) == 2
+    assert '--lobe-labels needs --lobes' in capsys.readouterr().err
+    assert not (tmp_path / 'c').exists()

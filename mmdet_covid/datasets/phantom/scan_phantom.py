@@ -13,6 +13,11 @@ shape. :func:`write_scan` writes, under its output folder::
                                      +z, file names shuffled (not in slice order)
     <scan>/<scan>.nii.gz             the same HU (int16), RAS affine of the same geometry
     <scan>/truth_mask.nii.gz         0 outside, 1 lung, 2 GGO, 3 consolidation (drawn codes)
+    <scan>/lobes.nii.gz              five phantom lobes in lungmask's LTRCLobes convention
+                                     (1 LUL, 2 LLL, 3 RUL, 4 RML, 5 RLL): each lung's
+                                     slice extent cut across the body axis, the right
+                                     lung in thirds, the left in halves (real fissures
+                                     are oblique; the phantom checks the arithmetic)
     <scan>/truth.json                spacing, class, voxel counts and volumes (mL)
 
 ``tools/make_phantom_scan.py`` is its command line.
@@ -54,6 +59,31 @@ def render_scan(size: int, n_slices: int, cls: str, seed: int, scan_id: int
         hu[k], mask[k] = r.hu_final, r.mask
         sides[k] = r.lung_sides['right'] + 2 * r.lung_sides['left']
     return hu, mask, sides
+
+
+# lungmask's LTRCLobes values (mmdet_covid.scan.lobes.CONVENTIONS['lungmask'])
+LOBE_VALUES = {'LUL': 1, 'LLL': 2, 'RUL': 3, 'RML': 4, 'RLL': 5}
+# each lung's slice extent, feet to head: (lobe, share of the extent)
+LOBE_SPLITS = {1: (('RLL', 1 / 3), ('RML', 1 / 3), ('RUL', 1 / 3)),
+               2: (('LLL', 1 / 2), ('LUL', 1 / 2))}
+
+
+def phantom_lobes(lung: np.ndarray, sides: np.ndarray) -> np.ndarray:
+    """(D, H, W) uint8 lobe labels (:data:`LOBE_VALUES`) of the ``lung`` voxels: each
+    side's slices cut across the body axis in the shares of :data:`LOBE_SPLITS`."""
+    lobes = np.zeros(lung.shape, np.uint8)
+    for side, splits in LOBE_SPLITS.items():
+        in_side = lung & (sides == side)
+        present = np.flatnonzero(in_side.any(axis=(1, 2)))
+        if not present.size:
+            continue
+        first, count = present[0], present[-1] - present[0] + 1
+        start = 0.0
+        for lobe, share in splits:
+            lo, hi = first + int(round(start * count)), first + int(round((start + share) * count))
+            lobes[lo:hi][in_side[lo:hi]] = LOBE_VALUES[lobe]
+            start += share
+    return lobes
 
 
 def _dicom_series(hu: np.ndarray, folder: str, name: str, seed: int, scan_id: int,
@@ -132,7 +162,9 @@ def write_scan(out: str, name: str, cls: str, n_slices: int = 40, size: int = 51
                           slice_mm, phantom_rng(seed, STREAM, scan_id, 10 ** 6))
     affine = nifti_affine(hu.shape, pixel_mm, slice_mm)
     stored_hu = np.clip(np.rint(hu), -1024, 3071).astype(np.int16)  # what the DICOM holds
-    for data, fname in ((stored_hu, f'{name}.nii.gz'), (mask, 'truth_mask.nii.gz')):
+    lobes = phantom_lobes(mask >= MASK_LUNG, sides)
+    for data, fname in ((stored_hu, f'{name}.nii.gz'), (mask, 'truth_mask.nii.gz'),
+                        (lobes, 'lobes.nii.gz')):
         img = nib.Nifti1Image(np.ascontiguousarray(data.transpose(2, 1, 0)), affine)
         img.header.set_xyzt_units('mm')
         nib.save(img, osp.join(folder, fname))
@@ -153,7 +185,10 @@ def write_scan(out: str, name: str, cls: str, n_slices: int = 40, size: int = 51
         lesion_percent_of_lung=100.0 * counts['lesion'] / max(counts['lung'], 1),
         consolidation_hu=CONSOLIDATION_HU,
         slice_files_in_order=names,
-        slice_lesion_pixels=lesion.sum(axis=(1, 2)).tolist())
+        slice_lesion_pixels=lesion.sum(axis=(1, 2)).tolist(),
+        lobes={lobe: dict(lobe_voxels=int((lobes == value).sum()),
+                          lesion_voxels=int((lesion & (lobes == value)).sum()))
+               for lobe, value in LOBE_VALUES.items()})
     with open(osp.join(folder, 'truth.json'), 'w') as f:
         json.dump(truth, f, indent=1)
     return truth
