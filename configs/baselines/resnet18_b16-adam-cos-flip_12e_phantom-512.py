@@ -2,7 +2,7 @@
 # resnet18_b16-adam-cos-flip_12e_phantom.py at the phantom's full 512x512 (the SSM's
 # size; at 256x256 the small lesions shrink to a few pixels), its backbone computing
 # in bfloat16 on a CPU that has it (model.cpu_bf16='always': autocast, float32
-# parameters and loss; 1.8 s per batch of 16 on 2 cores, about 25 minutes in all).
+# parameters and loss).
 _base_ = './resnet18_b16-adam-cos-flip_12e_phantom.py'
 
 cls_img_scale = (512, 512)  # the runner applies it to every classification pipeline

@@ -12,12 +12,12 @@
 #   0.930 / 0.902 with 4 (docs/changelog.md).
 # - The backbone, neck, box and mask heads compute in bfloat16 on the CPU, in both
 #   stages and at test (cpu_bf16='always': autocast inside those modules, float32
-#   parameters, losses and everything else): a training iteration at 512x512 takes
-#   0.51 s instead of 0.81 s (tools/benchmark.py), which buys 800 joint iterations in
-#   the budget (0.28-0.47 s each on the 2-core machines measured). Weighted F1 on the
-#   phantom (generator version 3) over training seeds 0/1/2 from the same bfloat16
-#   warm-up: 0.957 / 0.963 / 0.953 after 800 iterations, 0.903 / 0.946 / 0.926 after
-#   400 (docs/changelog.md).
+#   parameters, losses and everything else), which buys 800 joint iterations in the
+#   budget where the CPU computes bfloat16 natively (times per CPU kind in
+#   docs/benchmarks.md; elsewhere the demo runs ssm_r18-b3-aug_demo-384_phantom.py).
+#   Weighted F1 on the phantom (generator version 3) over training seeds 0/1/2 from
+#   the same bfloat16 warm-up: 0.957 / 0.963 / 0.953 after 800 iterations, 0.903 /
+#   0.946 / 0.926 after 400 (docs/changelog.md).
 _base_ = './ssm_r18-b3-aug_curve_phantom.py'
 
 model = dict(cls_replay=dict(steps=4), cpu_bf16='always')
