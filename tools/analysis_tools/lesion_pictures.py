@@ -41,6 +41,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
     from mmdet_covid.apis import init_ssm
     from mmdet_covid.engine.runner.ssm_runner import apply_dataset_settings
+    from mmdet_covid.evaluation.functional import binary_masks
 
     cfg = Config.fromfile(args.config)
     for option in args.cfg_options:
@@ -76,7 +77,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         result = inference_detector(model, stored).pred_instances
         keep = (result.scores >= args.score_thr).cpu().numpy()
         masks = result.masks.cpu().numpy()[keep]
-        masks = masks >= 128 if masks.dtype == np.uint8 else masks.astype(bool)
+        masks = binary_masks(masks)  # probabilities as the model would binarise them
         labels = result.labels.cpu().numpy()[keep]
         pred = masks.any(axis=0) if len(masks) else np.zeros(grey.shape, bool)
         dice = 2 * (pred & truth).sum() / max(pred.sum() + truth.sum(), 1)

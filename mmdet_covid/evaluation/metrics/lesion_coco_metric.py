@@ -1,5 +1,4 @@
 """COCO AP for the lesion set that stays defined when nothing is detected."""
-import math
 import os.path as osp
 from typing import Dict, Optional
 
@@ -7,6 +6,8 @@ import torch
 from mmdet.evaluation import CocoMetric
 from mmdet.registry import METRICS
 from mmengine.logging import MMLogger
+
+from ..functional.mask_threshold import binary_masks
 
 # mmdet's CocoMetric summary keys for bbox/segm, in the order it logs them.
 AP_ITEMS = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')
@@ -59,9 +60,7 @@ class LesionCocoMetric(CocoMetric):
         masks = pred.get('masks')
         if not isinstance(masks, torch.Tensor) or masks.dtype != torch.uint8:
             return sample
-        # the paste stored round(255 p): p >= mask_thr <=> round(255 p) >= 255 mask_thr + 0.5
-        binary = masks >= math.ceil(self.mask_thr * 255 + 0.5 - 1e-9)
-        return dict(sample, pred_instances=dict(pred, masks=binary))
+        return dict(sample, pred_instances=dict(pred, masks=binary_masks(masks, self.mask_thr)))
 
     def _above_thr(self, sample: dict) -> dict:
         pred = sample['pred_instances']
