@@ -101,9 +101,9 @@ def main(argv=None) -> int:
         check_args(args)
         check_output_folder(args.out_dir, [args.input], args.overwrite)
         volume = read_scan(args.input, args.series, args.force)
-        lobes = load_lobes(args.lobes, volume, args.lobe_labels) if args.lobes else None
         if args.lobe_labels and not args.lobes:
             raise ValueError('--lobe-labels needs --lobes')
+        lobes = load_lobes(args.lobes, volume, args.lobe_labels) if args.lobes else None
         for kind, path in (('config', args.config), ('checkpoint', args.checkpoint)):
             if not osp.isfile(path):
                 raise FileNotFoundError(f'{kind} {path}: no such file')

@@ -16,7 +16,7 @@ import time
 import traceback
 from typing import Iterator, List, Optional
 
-from ..io.archive_inputs import ScanJob
+from ..io.archive_inputs import ScanJob, patient_id_of
 from ..io.ct_io import CTReadError
 from ..scan.lobes import LobeLabelError, load_lobes
 from .inference import init_ssm
@@ -25,13 +25,6 @@ from .scan_analysis import analyze_scan, file_sha256, read_scan
 # analyze_scan's options that change a report (part of a scan's key).
 SETTING_NAMES = ('batch_size', 'lesion_score_thr', 'min_lesion_slices', 'consolidation_hu',
                  'lung_threshold_hu', 'lesion_margin_mm', 'allow_non_ct')
-STATUSES = ('done', 'skipped', 'failed')
-
-
-def _patient_from_headers(volume) -> Optional[str]:
-    headers = (volume.series or {}).get('datasets') or []
-    value = str(headers[0].get('PatientID', '') or '').strip() if headers else ''
-    return value or None
 
 
 def summary_row(job: ScanJob, status: str, reason: str = '', report: Optional[dict] = None,
@@ -140,7 +133,7 @@ class ArchiveAnalyser:
             return summary_row(job, 'failed', f'{exc.__class__.__name__}: {exc} '
                                f'({osp.basename(where.filename)}:{where.lineno})',
                                seconds=time.perf_counter() - start)
-        patient = job.patient_id or _patient_from_headers(volume)
+        patient = job.patient_id or patient_id_of((volume.series or {}).get('datasets') or [])
         out = osp.join(self.out_dir, 'series', job.name)
         extra = dict(archive=dict(key=key, job=job.to_dict(), patient_id=patient))
         try:

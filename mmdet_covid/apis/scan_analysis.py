@@ -343,11 +343,7 @@ def analyze_scan(model: nn.Module, source: Union[str, CTVolume], batch_size: int
                             grid.offset)),
                     lesion_labels={str(k): v for k, v in LABEL_NAMES.items()})
     lobe_table = None
-    if lobes is not None:
-        if lobes.labels.shape != labels.shape:
-            raise ValueError(f'lobes {lobes.source}: {lobes.labels.shape} voxels, the scan '
-                             f'{volume.source} {labels.shape}: load them onto the scan read '
-                             'here (load_lobes(path, volume))')
+    if lobes is not None:  # (lobe_burden refuses lobes of another grid)
         lobe_table = lobes.burden(labels, volume.slice_voxel_ml)
         if lobe_table['lobes_missing']:
             missing = ', '.join(lobe_table['lobes_missing'])

@@ -82,7 +82,8 @@ def output_name(relpath: str, series_uid: Optional[str]) -> str:
     return name
 
 
-def _patient_id(headers: list) -> Optional[str]:
+def patient_id_of(headers: list) -> Optional[str]:
+    """The ``PatientID`` of a series' first header (stripped), or None when it has none."""
     value = str(headers[0].get('PatientID', '') or '').strip() if headers else ''
     return value or None
 
@@ -118,7 +119,7 @@ def find_scans(root: str) -> Tuple[List[ScanJob], Dict[str, str]]:
         folder = osp.commonpath([osp.dirname(p) for p in series['files']])
         jobs.append(ScanJob(
             source=folder, series_uid=series['uid'],
-            patient_id=_patient_id(series['headers']),
+            patient_id=patient_id_of(series['headers']),
             name=output_name(osp.relpath(folder, root), series['uid']),
             files=tuple(series['files'])))
     for path in list(skipped):

@@ -11,7 +11,7 @@ from ..datasets.ct_slice_cls_dataset import COVIDX_CLASSES
 from ..io.atomic_write import atomic_write_bytes, atomic_write_json
 from ..utils.spreadsheet import spreadsheet_safe
 from ..utils.strict_json import strict_json
-from .report import RESEARCH_USE
+from .report import RESEARCH_USE, fmt
 
 CSV_COLUMNS = ('name', 'status', 'reason', 'patient_id', 'input', 'series_uid', 'slices',
                'analysed', 'scan_class', *[f'p_{c}' for c in COVIDX_CLASSES],
@@ -42,10 +42,6 @@ def _csv_text(rows: List[dict]) -> str:
     return buffer.getvalue()
 
 
-def _num(value, digits: int = 1) -> str:
-    return '-' if value is None else f'{value:.{digits}f}'
-
-
 def _html_text(rows: List[dict], meta: dict) -> str:
     e = html.escape
     counts = status_counts(rows)
@@ -57,9 +53,9 @@ def _html_text(rows: List[dict], meta: dict) -> str:
             f'<tr class="{e(row["status"])}"><td>{e(row["name"])}</td>'
             f'<td>{e(str(row.get("patient_id") or "-"))}</td><td>{e(row["status"])}</td>'
             f'<td>{e(str(row.get("scan_class") or "-"))}</td>'
-            f'<td>{_num(row.get("lesion"))} {unit}</td>'
-            f'<td>{_num(row.get("lesion_percent"))}</td><td>{_num(row.get("ggo"))}</td>'
-            f'<td>{_num(row.get("consolidation"))}</td>'
+            f'<td>{fmt(row.get("lesion"))} {unit}</td>'
+            f'<td>{fmt(row.get("lesion_percent"))}</td><td>{fmt(row.get("ggo"))}</td>'
+            f'<td>{fmt(row.get("consolidation"))}</td>'
             f'<td>{"-" if row.get("severity_score") is None else row["severity_score"]}</td>'
             f'<td>{row.get("warnings", 0)}</td>'
             f'<td>{link}</td><td class="reason">{e(row.get("reason") or "")}</td></tr>')

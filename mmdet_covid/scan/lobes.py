@@ -122,7 +122,7 @@ def lobe_burden(labels: np.ndarray, lobes: np.ndarray, mapping: Dict[int, str],
     """
     if labels.shape != lobes.shape:
         raise LobeLabelError(f'lesion labels {labels.shape} and lobes {lobes.shape}: expected '
-                             'one grid')
+                             'one grid (load_lobes(path, volume) places lobes on the scan\'s)')
     slice_ml = None if voxel_ml is None else np.broadcast_to(
         np.asarray(voxel_ml, np.float64), (labels.shape[0], ))
     kinds = dict(lobe=None, lesion=labels > 0, ggo=labels == GGO_LABEL,

@@ -229,7 +229,8 @@ def _key_slice_figure(analysis, k: int) -> str:
     return _png(fig)
 
 
-def _fmt(value, digits: int = 1) -> str:
+def fmt(value, digits: int = 1) -> str:
+    """``value`` with ``digits`` decimals, '-' for None (a cell of the report's tables)."""
     if value is None:
         return '-'
     return f'{value:.{digits}f}'
@@ -248,11 +249,11 @@ def _burden_table(burden: Dict[str, dict], ml: bool) -> str:
         r = burden[region]
         digits = 1 if ml else 0
         rows.append(
-            f"<tr><td>{region.replace('_', ' ')}</td><td>{_fmt(r[f'lung_{key}'], digits)}</td>"
-            f"<td>{_fmt(r[f'lesion_{key}'], digits)}</td><td>{_fmt(r['lesion_percent'])}</td>"
-            f"<td>{_fmt(r[f'ggo_{key}'], digits)}</td>"
-            f"<td>{_fmt(r[f'consolidation_{key}'], digits)}</td>"
-            f"<td>{_fmt(r['ggo_percent'])}</td><td>{_fmt(r['consolidation_percent'])}</td></tr>")
+            f"<tr><td>{region.replace('_', ' ')}</td><td>{fmt(r[f'lung_{key}'], digits)}</td>"
+            f"<td>{fmt(r[f'lesion_{key}'], digits)}</td><td>{fmt(r['lesion_percent'])}</td>"
+            f"<td>{fmt(r[f'ggo_{key}'], digits)}</td>"
+            f"<td>{fmt(r[f'consolidation_{key}'], digits)}</td>"
+            f"<td>{fmt(r['ggo_percent'])}</td><td>{fmt(r['consolidation_percent'])}</td></tr>")
     return f'<table>{head}{"".join(rows)}</table>'
 
 
@@ -282,10 +283,10 @@ def _lobe_html(lobes: Optional[dict], ml: bool) -> str:
     unit, key = ('mL', 'ml') if ml else ('voxels', 'voxels')
     digits = 1 if ml else 0
     rows = ''.join(
-        f"<tr><td>{e(LOBE_NAMES[name])}</td><td>{_fmt(r[f'lobe_{key}'], digits)}</td>"
-        f"<td>{_fmt(r[f'lesion_{key}'], digits)}</td><td>{_fmt(r['lesion_percent'])}</td>"
-        f"<td>{_fmt(r[f'ggo_{key}'], digits)}</td>"
-        f"<td>{_fmt(r[f'consolidation_{key}'], digits)}</td>"
+        f"<tr><td>{e(LOBE_NAMES[name])}</td><td>{fmt(r[f'lobe_{key}'], digits)}</td>"
+        f"<td>{fmt(r[f'lesion_{key}'], digits)}</td><td>{fmt(r['lesion_percent'])}</td>"
+        f"<td>{fmt(r[f'ggo_{key}'], digits)}</td>"
+        f"<td>{fmt(r[f'consolidation_{key}'], digits)}</td>"
         f"<td>{'-' if r['score'] is None else r['score']}</td></tr>"
         for name, r in lobes['lobes'].items())
     score = lobes['severity_score']
