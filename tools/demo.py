@@ -1,7 +1,7 @@
 """The main job (`make demo`): phantom -> converters -> train -> test -> table.
 
     python tools/demo.py [--work-dir work_dirs/demo] [--seg 300] [--cls 1500]
-                         [--joint-iters N] [--train-seed S]
+                         [--joint-iters N] [--train-seed S] [--recipe auto|bf16|fp32]
 
 1. writes the synthetic chest-CT phantom in the raw CNCB-nCoV / COVIDx-CT
    formats and converts it (``tools/prepare_phantom.sh``; reused when the
@@ -11,7 +11,9 @@
    (``configs/ssm/ssm_r18-b3-aug_demo-warmup_phantom.py``), then the joint
    phase of the paper, both steps per iteration
    (``configs/ssm/ssm_r18-b3-aug_demo_phantom.py``), in bfloat16 arithmetic
-   on the CPU;
+   on a CPU that computes it natively; elsewhere in float32 on 384x384 slices
+   (``ssm_r18-b3-aug_demo-384-warmup_phantom.py``,
+   ``ssm_r18-b3-aug_demo-384_phantom.py``; ``--recipe`` forces one);
 3. tests it on the lesion test set and the classification test split in one
    run (``DualTaskTestLoop``);
 4. draws overlays of a few test slices (lesion masks and boxes, predicted
