@@ -68,6 +68,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--consolidation-hu', type=float, default=-300.0)
     parser.add_argument('--lung-threshold-hu', type=float, default=-500.0)
     parser.add_argument('--lesion-margin-mm', type=float, default=3.0)
+    parser.add_argument('--fit-canvas', action='store_true',
+                        help='the lungs\' box and 16 mm around it instead of the model\'s '
+                             'whole input size (as tools/analyze_scan.py --fit-canvas)')
     parser.add_argument('--no-progress', action='store_true')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
                         help='override config keys (mmengine syntax)')
@@ -97,6 +100,7 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from mmdet_covid.apis.archive_analysis import analyse_local, analyse_ray
+    from mmdet_covid.apis.scan_analysis import FIT_MARGIN_MM
     from mmdet_covid.io.archive_inputs import ArchiveInputError, archive_scans
     from mmdet_covid.io.ct_io import CTInputWarning
     from mmdet_covid.io.output_folder import check_output_folder
@@ -122,7 +126,8 @@ def main(argv=None) -> int:
                     min_lesion_slices=args.min_lesion_slices,
                     consolidation_hu=args.consolidation_hu,
                     lung_threshold_hu=args.lung_threshold_hu,
-                    lesion_margin_mm=args.lesion_margin_mm)
+                    lesion_margin_mm=args.lesion_margin_mm,
+                    fit_margin_mm=FIT_MARGIN_MM if args.fit_canvas else None)
     analyser_args = dict(config=args.config, checkpoint=args.checkpoint,
                          out_dir=args.out_dir, device=args.device, force=args.force,
                          cfg_options=args.cfg_options, **settings)

@@ -56,6 +56,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--lung-threshold-hu', type=float, default=-500.0)
     parser.add_argument('--lesion-margin-mm', type=float, default=3.0,
                         help='a detection counts when it comes this close to the lung')
+    parser.add_argument('--fit-canvas', action='store_true',
+                        help='give the model the box of the lungs and 16 mm around it '
+                             'instead of its whole input size: about 1.4-1.7x faster, the '
+                             'lesions in the lung barely change, the slice class does '
+                             '(docs/scan_analysis.md)')
     parser.add_argument('--lobes', default=None, metavar='LABELS',
                         help='lung lobe labels (NIfTI on the scan\'s grid, from '
                              'TotalSegmentator total or lungmask LTRCLobes): burden per lobe '
@@ -89,18 +94,22 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import mmdet_covid  # noqa: F401
     from mmdet_covid.apis import analyze_scan, init_ssm, read_scan
+    from mmdet_covid.apis.scan_analysis import FIT_MARGIN_MM
     from mmdet_covid.io.ct_io import CTInputWarning, CTReadError
     from mmdet_covid.io.output_folder import OutputFolderError, check_output_folder
     from mmdet_covid.scan.lobes import load_lobes
     from mmdet_covid.scan.report import write_report
     from mmdet_covid.utils import reuse_freed_memory
+    from mmdet_covid.utils.stage_meter import StageMeter
 
     start = time.perf_counter()
+    meter = StageMeter()
     warnings.simplefilter('ignore', CTInputWarning)  # collected in the report, printed below
     try:  # everything that can be refused is, before the model is loaded
         check_args(args)
         check_output_folder(args.out_dir, [args.input], args.overwrite)
-        volume = read_scan(args.input, args.series, args.force)
+        with meter('read'):
+            volume = read_scan(args.input, args.series, args.force)
         if args.lobe_labels and not args.lobes:
             raise ValueError('--lobe-labels needs --lobes')
         lobes = load_lobes(args.lobes, volume, args.lobe_labels) if args.lobes else None
@@ -111,17 +120,20 @@ def main(argv=None) -> int:
         print(f'error: {exc}', file=sys.stderr)
         return 2
     reuse_freed_memory()  # large tensors not page-faulted in anew per slice
-    model = init_ssm(args.config, args.checkpoint, device=args.device,
-                     cfg_options=args.cfg_options)
+    with meter('model_load'):
+        model = init_ssm(args.config, args.checkpoint, device=args.device,
+                         cfg_options=args.cfg_options)
     analysis = analyze_scan(
         model, volume, batch_size=args.batch_size,
         lesion_score_thr=args.lesion_score_thr, min_lesion_slices=args.min_lesion_slices,
         consolidation_hu=args.consolidation_hu, lung_threshold_hu=args.lung_threshold_hu,
         lesion_margin_mm=args.lesion_margin_mm, checkpoint=args.checkpoint, lobes=lobes,
+        fit_margin_mm=FIT_MARGIN_MM if args.fit_canvas else None, meter=meter,
         progress=not args.no_progress)
     analysis.timings['total_with_model_load'] = time.perf_counter() - start
     try:
-        paths, errors = write_report(analysis, args.out_dir, overwrite=args.overwrite)
+        with meter('write'):
+            paths, errors = write_report(analysis, args.out_dir, overwrite=args.overwrite)
     except (OutputFolderError, OSError) as exc:  # e.g. the folder appeared meanwhile
         print(f'error: no report written to {args.out_dir}: {exc}', file=sys.stderr)
         return 2
@@ -148,8 +160,11 @@ def main(argv=None) -> int:
                   for name, r in analysis.lobes['lobes'].items()) + ')')
     for note in analysis.warnings:
         print(f'warning: {note}')
-    print(f'time: {analysis.timings["total_with_model_load"]:.1f} s '
-          f'(model {analysis.timings["model"]:.1f} s)')
+    stages = ', '.join(f'{stage} {seconds:.1f} s' for stage, seconds in meter.seconds.items()
+                       if stage != 'total_with_model_load')
+    peak = max(meter.peak_rss_mb.values(), default=None)
+    print(f'time: {time.perf_counter() - start:.1f} s ({stages})'
+          + ('' if peak is None else f'; peak memory {peak / 1024:.2f} GB'))
     for error in errors.values():
         print(f'error: not written: {error}', file=sys.stderr)
     if 'html' in paths:

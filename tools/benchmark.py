@@ -22,6 +22,16 @@ inference tools do); ``--malloc-defaults`` keeps glibc's defaults.
 ``--out bench.json`` writes it also as JSON, with the machine, the versions and
 each figure's ratio to stock Mask R-CNN R50 measured in the same run (compare
 machines by these ratios, not by seconds).
+
+The scan case (series in, report out) instead of the slice cases::
+
+    python tools/benchmark.py --scan CONFIG CHECKPOINT SCAN [--scan-batch-size 4]
+                              [--fit-canvas] [--out scan.json]
+
+analyses SCAN as ``tools/analyze_scan.py`` does (:func:`mmdet_covid.apis.scan_profile.
+profile_scan`): seconds and peak memory per stage (read, model load, lung mask, model,
+burden, writing), and the ratio of the whole to the model's forward passes on the same
+slices alone.
 """
 import argparse
 import json
@@ -111,6 +121,13 @@ def main() -> None:
     parser.add_argument('--malloc-defaults', action='store_true',
                         help="keep glibc's malloc defaults (no reuse_freed_memory)")
     parser.add_argument('--out', help='also write the table as JSON here')
+    parser.add_argument('--scan', nargs=3, metavar=('CONFIG', 'CHECKPOINT', 'SCAN'),
+                        help='the scan case instead of the slice cases: one scan analysed '
+                             'as tools/analyze_scan.py does, timed by stage')
+    parser.add_argument('--scan-batch-size', type=int, default=4,
+                        help='slices per forward pass in the scan case')
+    parser.add_argument('--fit-canvas', action='store_true',
+                        help='the scan case with analyze_scan.py --fit-canvas')
     parser.add_argument('--case', help=argparse.SUPPRESS)  # internal: one case, JSON out
     args = parser.parse_args()
     if min(args.batch_size + [args.train_batch_size]) < 1:
@@ -124,6 +141,9 @@ def main() -> None:
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
+    if args.scan:
+        scan_case(args)
+        return
     if args.case:
         print(json.dumps(run_case(args.case, args.device, args.repeats, args.batch_size,
                                   args.amp, args.train_batch_size,
@@ -163,6 +183,36 @@ def main() -> None:
         print(f'written to {args.out}')
     if failed:
         sys.exit(f'failed cases: {", ".join(failed)}')
+
+
+def scan_case(args) -> None:
+    """The scan case: :func:`~mmdet_covid.apis.scan_profile.profile_scan`, printed (and
+    written to ``--out``)."""
+    import mmdet_covid  # noqa: F401
+    from mmdet_covid.apis.scan_analysis import FIT_MARGIN_MM
+    from mmdet_covid.apis.scan_profile import profile_scan
+    from mmdet_covid.io.atomic_write import atomic_write_json
+    from mmdet_covid.utils import reuse_freed_memory
+
+    reuse_freed_memory()  # as tools/analyze_scan.py
+    config, checkpoint, scan = args.scan
+    out = profile_scan(config, checkpoint, scan, args.scan_batch_size,
+                       FIT_MARGIN_MM if args.fit_canvas else None, args.device)
+    canvas = out['canvas_rows_columns']
+    print(f'\n{scan}: {out["slices"]} slices ({out["analysed"]} analysed), batch '
+          f'{out["batch_size"]}, canvas {"as given" if canvas is None else canvas}, '
+          f'{out["precision"]}, {out["threads"]} threads, {out["cpu"]}')
+    for stage, seconds in out['seconds'].items():
+        peak = out['peak_rss_mb'].get(stage)
+        print(f'  {stage:<12} {seconds:8.1f} s' + ('' if peak is None else
+                                                     f'   peak {peak / 1024:5.2f} GB'))
+    print(f'  {"total":<12} {out["total_s"]:8.1f} s   peak {out["peak_rss_gb"]:5.2f} GB\n'
+          f'  model on the slices alone {out["slices_alone_s"]:.1f} s '
+          f'({out["slices_alone_s_per_slice"]:.3f} s a slice): the scan takes '
+          f'{out["ratio_to_slices_alone"]:.2f}x that')
+    if args.out:
+        atomic_write_json(out, args.out, indent=1)
+        print(f'written to {args.out}')
 
 
 def print_table(medians: dict, args) -> None:

@@ -24,7 +24,7 @@ from .scan_analysis import analyze_scan, file_sha256, read_scan
 
 # analyze_scan's options that change a report (part of a scan's key).
 SETTING_NAMES = ('batch_size', 'lesion_score_thr', 'min_lesion_slices', 'consolidation_hu',
-                 'lung_threshold_hu', 'lesion_margin_mm', 'allow_non_ct')
+                 'lung_threshold_hu', 'lesion_margin_mm', 'allow_non_ct', 'fit_margin_mm')
 
 
 def summary_row(job: ScanJob, status: str, reason: str = '', report: Optional[dict] = None,

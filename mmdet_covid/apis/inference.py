@@ -1,4 +1,5 @@
 """Inference on CT slices of any published format, in batches."""
+import copy
 import os
 import os.path as osp
 import warnings
@@ -8,6 +9,7 @@ from mmcv.transforms import Compose
 from mmdet.structures import DetDataSample
 from torch import nn
 
+from ..engine.runner.ssm_runner import apply_dataset_settings
 from ..io.ct_io import CTInputWarning, CTReadError, is_nifti, nifti_slice_infos
 from ..utils import check_checkpoint_matches
 from ..utils.provenance import read_training_data
@@ -99,7 +101,12 @@ def inference_steps(cfg, load_options: Optional[dict] = None,
     ``LoadAnnotations``, which a lesion set's test pipeline has), its ``LoadCTSlice``
     step of type ``loader`` with the config's ``ct_window`` (the display window that
     maps HU to the grey levels the model was trained on, where the config names one)
-    and then ``load_options`` set."""
+    and then ``load_options`` set, its ``Resize`` at the config's ``seg_img_scale`` /
+    ``cls_img_scale`` where it sets them (as :class:`~mmdet_covid.engine.runner.SSMRunner`
+    trains and tests: a config that inherits a pipeline and changes only the image size
+    is read at that size)."""
+    cfg = copy.deepcopy(cfg)
+    apply_dataset_settings(cfg, check_roots=False)
     window = dict(cfg.get('ct_window') or {})
     steps = []
     for step in cfg.test_dataloader.dataset.pipeline:

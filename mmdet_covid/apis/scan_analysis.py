@@ -1,9 +1,9 @@
 """analyze_scan: one CT scan in, the scan-level class and the lesion burden out."""
 import hashlib
-import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Union
+from typing import Dict, Iterator, List, Optional, Union
 
 import numpy as np
 from mmcv.transforms import Compose
@@ -21,11 +21,15 @@ from ..scan.lung_mask import DOME_MM2
 from ..scan.model_grid import ModelGrid, model_input_size
 from ..scan.report import RESEARCH_USE
 from ..utils.provenance import model_pixel_mm, training_notices
+from ..utils.stage_meter import StageMeter
 from .batch_inference import batch_predictions
 from .inference import inference_steps
 
 # Coarser input pixels than this many model pixels: lesion edges coarser than in training.
 COARSE_PIXELS = 1.5
+# What the model sees around the box of the lungs (mm) where its canvas is fitted to them
+# (``--fit-canvas``).
+FIT_MARGIN_MM = 16.0
 
 
 @dataclass
@@ -51,9 +55,12 @@ class ScanAnalysis:
             (``training_data``) and the ``notices`` that follow from it.
         warnings: everything that looked wrong, in order.
         timings: seconds per stage.
+        peak_rss_mb: the peak resident memory of each stage (MiB;
+            :class:`~mmdet_covid.utils.stage_meter.StageMeter`).
         lobes: the burden per lobe and the severity score
             (:meth:`~mmdet_covid.scan.lobes.LobeLabels.burden`), or None when no lobe
             labels were given.
+        grid: how the slices were given to the model (None: as they are).
     """
     volume: CTVolume
     sides: np.ndarray
@@ -66,7 +73,9 @@ class ScanAnalysis:
     model: dict
     warnings: List[str] = field(default_factory=list)
     timings: Dict[str, float] = field(default_factory=dict)
+    peak_rss_mb: Dict[str, float] = field(default_factory=dict)
     lobes: Optional[dict] = None
+    grid: Optional[ModelGrid] = None
 
     @property
     def notices(self) -> List[str]:
@@ -85,7 +94,7 @@ class ScanAnalysis:
             scan=self.scan, burden=self.burden,
             lobes=self.lobes or dict(severity_score=None, note=NO_LOBES),
             counts=self.counts, slices=self.slices,
-            warnings=self.warnings, timings_s=self.timings)
+            warnings=self.warnings, timings_s=self.timings, peak_rss_mb=self.peak_rss_mb)
 
 
 def file_sha256(path: str) -> str:
@@ -121,10 +130,12 @@ def _box(mask: np.ndarray) -> Optional[tuple]:
 
 
 def model_grid(model: nn.Module, volume: CTVolume, lungs: np.ndarray, notes: List[str],
-               training_data: Optional[dict]) -> Optional[ModelGrid]:
+               training_data: Optional[dict],
+               fit_margin_mm: Optional[float] = None) -> Optional[ModelGrid]:
     """The :class:`ModelGrid` of a scan (centred on its ``lungs``, a (D, H, W) mask), or
     None (slices given to the model as they are); what it does, and why not, is added to
-    ``notes``."""
+    ``notes``. With ``fit_margin_mm``, the canvas shrinks to the lungs and that margin
+    (:meth:`ModelGrid.build`'s ``fit_margin``); None: the model's whole input size."""
     canvas = model_input_size(inference_steps(model.cfg))
     target = model_pixel_mm(training_data)
     if volume.spacing is None or canvas is None or target is None:
@@ -136,8 +147,11 @@ def model_grid(model: nn.Module, volume: CTVolume, lungs: np.ndarray, notes: Lis
     lung_box = _box(lungs)
     grid = ModelGrid.build(volume.hu.shape[1:], volume.spacing[1:], target,
                            (canvas[1], canvas[0]), lung_box)
+    fitted = grid if fit_margin_mm is None or lung_box is None else ModelGrid.build(
+        volume.hu.shape[1:], volume.spacing[1:], target, (canvas[1], canvas[0]), lung_box,
+        fit_margin=int(np.ceil(fit_margin_mm / target)))
     if grid.identity:
-        return grid
+        return fitted
     notes.append(f'Slices resampled from {volume.spacing[2]:.3f} mm to {target:.3f} mm pixels '
                  f'(the pixel size the model was trained at) on a {canvas[0]}x{canvas[1]} '
                  'canvas; masks mapped back onto the input pixels')
@@ -154,16 +168,21 @@ def model_grid(model: nn.Module, volume: CTVolume, lungs: np.ndarray, notes: Lis
                      f'lungs: up to {cut:.0f} mm at the edges of the slices is not seen by the '
                      'model' + (f', the lungs themselves up to {lung_cut:.0f} mm' if lung_cut > 0
                                 else ' (none of the lungs)'))
-    return grid
+    return fitted
 
 
-def _predict(model: nn.Module, volume: CTVolume, indices: np.ndarray, batch_size: int,
-             grid: Optional[ModelGrid], progress: bool):
+def predict_slices(model: nn.Module, volume: CTVolume, indices: np.ndarray,
+                   batch_size: int, grid: Optional[ModelGrid], progress: bool = False):
     """Yield ``(k, sample, masks)`` for the slices ``indices``: the SSM's sample and its
     detections' masks (N, H, W) bool on the input's pixels (all detections)."""
     from tqdm import tqdm
 
-    pipeline = Compose(inference_steps(model.cfg, loader='CTInferencerLoader'))
+    steps = inference_steps(model.cfg, loader='CTInferencerLoader')
+    if grid is not None:  # the slices come on the grid's canvas: its Resize is the identity
+        for step in steps:
+            if step['type'] == 'Resize':
+                step['scale'] = (grid.canvas[1], grid.canvas[0])
+    pipeline = Compose(steps)
 
     def prepare(k: int) -> dict:
         hu = volume.hu[k] if grid is None else grid.to_model(volume.hu[k])
@@ -179,6 +198,76 @@ def _predict(model: nn.Module, volume: CTVolume, indices: np.ndarray, batch_size
             bar.update(1)
 
 
+def _lungs(volume: CTVolume, threshold_hu: float, min_lung_fraction: float,
+           margin_mm: float) -> tuple:
+    """The lung mask of a scan and what the lesions are placed by:
+    ``(sides, midline, analysed, near, cavity)`` (:func:`~mmdet_covid.scan.lung_mask`, the
+    indices of the slices with lung, :func:`near_lung`, :func:`thoracic_cavity`)."""
+    # the domes of the diaphragm are found going from the feet to the head: not in a
+    # folder of images, whose name order may run either way
+    sides, midline = lung_mask(volume.hu, volume.spacing, threshold_hu,
+                               min_dome_mm2=float('inf') if volume.kind == 'images' else
+                               DOME_MM2)
+    lung_area = (sides > 0).sum(axis=(1, 2))
+    has_lung = lung_area >= min_lung_fraction * max(int(lung_area.max()), 1)
+    has_lung &= lung_area > 0
+    radius = margin_pixels(volume.spacing, volume.hu.shape[2], margin_mm)
+    near = near_lung(sides, radius)
+    cavity = thoracic_cavity(sides, radius, margin_pixels(
+        volume.spacing, volume.hu.shape[2], CAVITY_REACH_MM))
+    return sides, midline, np.flatnonzero(has_lung), near, cavity
+
+
+@contextmanager
+def _detections_from(model: nn.Module, score_thr: float) -> Iterator[None]:
+    """The model keeps only detections scoring ``score_thr`` or more (where its own
+    threshold is lower): no mask of a detection that the analysis ignores is computed
+    and pasted. The detections above it are the same (the score filter comes before
+    NMS, and NMS and the ``max_per_img`` cut take detections by score)."""
+    cfg = getattr(getattr(model, 'roi_head', None), 'test_cfg', None)
+    if cfg is None or 'score_thr' not in cfg:
+        yield
+        return
+    before = cfg.score_thr
+    # the head keeps scores > score_thr (float32): just under it keeps those == it
+    cfg.score_thr = max(before, float(np.nextafter(np.float32(score_thr), np.float32(-1))))
+    try:
+        yield
+    finally:
+        cfg.score_thr = before
+
+
+def _lesions(model: nn.Module, volume: CTVolume, analysed: np.ndarray, batch_size: int,
+             grid: Optional[ModelGrid], score_thr: float, near: np.ndarray,
+             cavity: np.ndarray, min_lung_share: float, progress: bool) -> tuple:
+    """The lesions the model finds in the ``analysed`` slices, pasted into one (D, H, W)
+    volume slice by slice as the batches come:
+    ``(lesions, probs, top, in_lung, outside, dropped)``: lesion pixels; per analysed
+    slice the class probabilities and the best lesion score in the lung; per slice the
+    detections in the lung and outside it, and the pixels not counted
+    (:func:`lung_lesions`)."""
+    depth = volume.hu.shape[0]
+    lesions = np.zeros(volume.hu.shape, bool)
+    probs = np.zeros((len(analysed), len(model.classifier.classes)), np.float64)
+    top = np.zeros(len(analysed), np.float64)
+    in_lung = np.zeros(depth, np.int64)
+    outside = np.zeros(depth, np.int64)
+    dropped = {key: np.zeros(depth, np.int64) for key in ('outside_lung', 'outside_cavity')}
+    with _detections_from(model, score_thr):
+        for row, (k, sample, masks) in enumerate(
+                predict_slices(model, volume, analysed, batch_size, grid, progress)):
+            scores = sample.pred_instances.scores.detach().cpu().numpy()
+            keep = scores >= score_thr
+            lesions[k], kept, lost = lung_lesions(masks[keep], near[k], cavity[k],
+                                                  min_lung_share)
+            for key, pixels in lost.items():
+                dropped[key][k] = pixels
+            in_lung[k], outside[k] = int(kept.sum()), int((~kept).sum())
+            top[row] = float(scores[keep][kept].max()) if kept.any() else 0.0
+            probs[row] = sample.pred_score.detach().cpu().double().numpy()
+    return lesions, probs, top, in_lung, outside, dropped
+
+
 def analyze_scan(model: nn.Module, source: Union[str, CTVolume], batch_size: int = 4,
                  series_uid: Optional[str] = None, lesion_score_thr: float = 0.75,
                  min_lesion_slices: int = 1, consolidation_hu: float = -300.0,
@@ -186,7 +275,8 @@ def analyze_scan(model: nn.Module, source: Union[str, CTVolume], batch_size: int
                  lesion_margin_mm: float = LESION_MARGIN_MM,
                  min_lung_share: float = MIN_LUNG_SHARE, checkpoint: Optional[str] = None,
                  allow_non_ct: bool = False, lobes: Optional[LobeLabels] = None,
-                 progress: bool = False) -> ScanAnalysis:
+                 fit_margin_mm: Optional[float] = None,
+                 meter: Optional[StageMeter] = None, progress: bool = False) -> ScanAnalysis:
     """Analyse one CT scan with an SSM.
 
     Args:
@@ -216,56 +306,39 @@ def analyze_scan(model: nn.Module, source: Union[str, CTVolume], batch_size: int
         lobes: lung lobes on the scan's grid (:func:`~mmdet_covid.scan.lobes.load_lobes`
             of a volume read by :func:`read_scan`): the burden per lobe and the CT
             severity score (``ScanAnalysis.lobes``).
+        fit_margin_mm: the model sees only the box of the lungs and this margin around
+            it (:data:`FIT_MARGIN_MM`, say), on a canvas of that size (multiples of 32
+            pixels, at most the model's input size): faster, and the lesions in the
+            lung barely change, but the slice class does (the RPN's proposals, which
+            S reads, are no longer those of a whole slice; docs/scan_analysis.md).
+            None (default): the model's whole input size, as in training.
+        meter: times the stages and records their peak memory (``timings`` and
+            ``peak_rss_mb``); the caller's, to time its own stages with them.
         progress: show a progress bar.
     """
-    timings = {}
-    t0 = time.perf_counter()
-    volume = source if isinstance(source, CTVolume) else \
-        read_scan(source, series_uid, allow_non_ct)
+    meter = StageMeter() if meter is None else meter
+    with meter('read'):
+        volume = source if isinstance(source, CTVolume) else \
+            read_scan(source, series_uid, allow_non_ct)
     notes = list(volume.warnings)
-    timings['read'] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    # the domes of the diaphragm are found going from the feet to the head: not in a
-    # folder of images, whose name order may run either way
-    sides, midline = lung_mask(volume.hu, volume.spacing, lung_threshold_hu,
-                               min_dome_mm2=float('inf') if volume.kind == 'images' else
-                               DOME_MM2)
-    lung_area = (sides > 0).sum(axis=(1, 2))
-    has_lung = lung_area >= min_lung_fraction * max(int(lung_area.max()), 1)
-    has_lung &= lung_area > 0
-    analysed = np.flatnonzero(has_lung)
-    radius = margin_pixels(volume.spacing, volume.hu.shape[2], lesion_margin_mm)
-    near = near_lung(sides, radius)
-    cavity = thoracic_cavity(sides, radius, margin_pixels(
-        volume.spacing, volume.hu.shape[2], CAVITY_REACH_MM))
-    timings['lung_mask'] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
+    with meter('lung_mask'):
+        sides, midline, analysed, near, cavity = _lungs(volume, lung_threshold_hu,
+                                                        min_lung_fraction, lesion_margin_mm)
     training_data = getattr(model, 'training_data', None)
-    grid = model_grid(model, volume, sides[analysed] > 0, notes, training_data)
-    depth = volume.hu.shape[0]
-    lesions = np.zeros(volume.hu.shape, bool)
-    classes = tuple(model.classifier.classes)
-    probs = np.zeros((len(analysed), len(classes)), np.float64)
-    top = np.zeros(len(analysed), np.float64)
-    in_lung = np.zeros(depth, np.int64)
-    outside = np.zeros(depth, np.int64)
-    dropped = {key: np.zeros(depth, np.int64) for key in ('outside_lung', 'outside_cavity')}
-    for row, (k, sample, masks) in enumerate(
-            _predict(model, volume, analysed, batch_size, grid, progress)):
-        scores = sample.pred_instances.scores.detach().cpu().numpy()
-        keep = scores >= lesion_score_thr
-        lesions[k], kept, lost = lung_lesions(masks[keep], near[k], cavity[k], min_lung_share)
-        for key, pixels in lost.items():
-            dropped[key][k] = pixels
-        in_lung[k], outside[k] = int(kept.sum()), int((~kept).sum())
-        top[row] = float(scores[keep][kept].max()) if kept.any() else 0.0
-        probs[row] = sample.pred_score.detach().cpu().double().numpy()
-    timings['model'] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    sides, added = assign_sides(sides, lesions, midline)
+    with meter('model'):
+        grid = model_grid(model, volume, sides[analysed] > 0, notes, training_data,
+                          fit_margin_mm)
+        found = _lesions(model, volume, analysed, batch_size, grid, lesion_score_thr,
+                         near, cavity, min_lung_share, progress)
+    del near, cavity
+    lesions, probs, top, in_lung, outside, dropped = found
+    with meter('burden'):
+        sides, added = assign_sides(sides, lesions, midline)
+        labels = lesion_labels(lesions, volume.hu, consolidation_hu)
+        burden = lesion_burden(labels, sides, volume.slice_voxel_ml)
+        classes = tuple(model.classifier.classes)
+        decision = scan_class(probs, top, lesion_score_thr, min_lesion_slices, classes) \
+            if len(analysed) else None
     dropped_ml = None if volume.slice_voxel_ml is None else {
         key: float((pixels * volume.slice_voxel_ml).sum()) for key, pixels in dropped.items()}
     dropped_size = {key: f'{int(pixels.sum())} voxels' if dropped_ml is None else
@@ -284,15 +357,10 @@ def analyze_scan(model: nn.Module, source: Union[str, CTVolume], batch_size: int
         notes.append(f'{added} lesion voxel(s) inside the thoracic cavity lay outside the '
                      'classical lung mask (dense lesions against the chest wall are not air) '
                      'and were added to the lung')
-    labels = lesion_labels(lesions, volume.hu, consolidation_hu)
-    burden = lesion_burden(labels, sides, volume.slice_voxel_ml)
-    decision = None
-    if len(analysed):
-        decision = scan_class(probs, top, lesion_score_thr, min_lesion_slices, classes)
-    else:
+    if decision is None:
         notes.append(f'{volume.source}: no slice with lung; no scan class')
-    timings['burden'] = time.perf_counter() - t0
 
+    depth = volume.hu.shape[0]
     pixel_mm2 = None if volume.spacing is None else volume.spacing[1] * volume.spacing[2]
     lesion_px = lesions.sum(axis=(1, 2))
     lung_px = (sides > 0).sum(axis=(1, 2))
@@ -335,7 +403,7 @@ def analyze_scan(model: nn.Module, source: Union[str, CTVolume], batch_size: int
                     consolidation_hu=consolidation_hu, lung_threshold_hu=lung_threshold_hu,
                     min_lung_fraction=min_lung_fraction, lesion_margin_mm=lesion_margin_mm,
                     min_lung_share=min_lung_share,
-                    batch_size=batch_size,
+                    batch_size=batch_size, fit_margin_mm=fit_margin_mm,
                     model_grid=None if grid is None else dict(
                         identity=grid.identity, model_pixel_mm=model_pixel_mm(training_data),
                         resampled_rows_columns=list(grid.resampled),
@@ -353,4 +421,5 @@ def analyze_scan(model: nn.Module, source: Union[str, CTVolume], batch_size: int
                          'lobe of the lobe labels: in the burden, not in the lobe scores')
     return ScanAnalysis(volume=volume, sides=sides, lesion_labels=labels, slices=slices,
                         burden=burden, scan=decision, settings=settings, counts=counts,
-                        model=model_info, warnings=notes, timings=timings, lobes=lobe_table)
+                        model=model_info, warnings=notes, timings=meter.seconds,
+                        peak_rss_mb=meter.peak_rss_mb, lobes=lobe_table, grid=grid)

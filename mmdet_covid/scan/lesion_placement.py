@@ -55,9 +55,21 @@ def thoracic_cavity(sides: np.ndarray, radius: int, reach: int) -> np.ndarray:
     """(D, H, W) bool: per slice, the convex hull of each lung (side) dilated by
     ``radius`` pixels, within ``reach`` pixels of the lung (the hull of the left lung
     also spans the heart it wraps around), less the holes of the lung mask (the lung
-    mask fills every hole but the diaphragm's domes: liver, spleen, stomach)."""
+    mask fills every hole but the diaphragm's domes: liver, spleen, stomach).
+
+    Each slice is computed on the box of its lung widened by the larger of ``radius``
+    and ``reach`` (and a pixel): nothing outside it can be in the cavity, and the
+    dilations cost by the pixels they visit."""
     cavity = np.zeros(sides.shape, bool)
-    for k, side_map in enumerate(sides):
+    pad = max(radius, reach) + 1
+    height, width = sides.shape[1:]
+    for k, full in enumerate(sides):
+        rows, cols = np.flatnonzero(full.any(axis=1)), np.flatnonzero(full.any(axis=0))
+        if not len(rows):
+            continue
+        y0, y1 = max(rows[0] - pad, 0), min(rows[-1] + 1 + pad, height)
+        x0, x1 = max(cols[0] - pad, 0), min(cols[-1] + 1 + pad, width)
+        side_map = full[y0:y1, x0:x1]
         lung = side_map > 0
         domes = ndimage.binary_fill_holes(lung) & ~lung
         hull = np.zeros(side_map.shape, np.uint8)
@@ -67,7 +79,7 @@ def thoracic_cavity(sides: np.ndarray, radius: int, reach: int) -> np.ndarray:
                 cv2.fillConvexPoly(hull, cv2.convexHull(points), 1)
             elif points is not None:
                 hull[points[:, 0, 1], points[:, 0, 0]] = 1
-        cavity[k] = _dilate(hull > 0, radius) & _dilate(lung, reach) & ~domes
+        cavity[k, y0:y1, x0:x1] = _dilate(hull > 0, radius) & _dilate(lung, reach) & ~domes
     return cavity
 
 

@@ -3,11 +3,13 @@
 The model sees pixels, not millimetres: its pipeline stretches any slice to its input
 size (512x512), so a slice's millimetres per model pixel are its field of view over 512.
 A scan with another field of view than the training data shows the model lungs and
-lesions of another apparent size. :class:`ModelGrid` resamples every slice to the millimetres per model pixel
-recorded in the checkpoint (:func:`~mmdet_covid.utils.provenance.model_pixel_mm`), puts
-it on a canvas of the model's input size (padded with air, or cropped around the body),
-and maps the predicted masks back onto the input's own pixels. Where the slice already
-has that pixel size and the input size it is the identity, and no pixel is touched.
+lesions of another apparent size. :class:`ModelGrid` resamples every slice to the
+millimetres per model pixel recorded in the checkpoint
+(:func:`~mmdet_covid.utils.provenance.model_pixel_mm`), puts it on a canvas of the
+model's input size (padded with air, or cropped around the body), or of the lungs' box
+and a margin (``fit_margin``: the model is fully convolutional, and the pixels far from
+the lungs cost time and add no lung lesion), and maps the predicted masks back onto the input's own pixels. Where the slice already has that pixel size and
+the input size it is the identity, and no pixel is touched.
 """
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
@@ -53,7 +55,8 @@ class ModelGrid:
     @classmethod
     def build(cls, input_shape: Tuple[int, int], pixel_mm: Tuple[float, float],
               model_pixel_mm: float, canvas: Tuple[int, int],
-              body_box: Optional[Tuple[int, int, int, int]] = None) -> 'ModelGrid':
+              body_box: Optional[Tuple[int, int, int, int]] = None,
+              fit_margin: Optional[int] = None, divisor: int = 32) -> 'ModelGrid':
         """The grid of a scan.
 
         Args:
@@ -64,10 +67,21 @@ class ModelGrid:
             body_box: (y0, x0, y1, x1) of what must be seen over the whole scan (input
                 pixels, end exclusive; the lungs), centred on the canvas; default the
                 slice's centre.
+            fit_margin: with a ``body_box``, the canvas shrinks to the box and this many
+                model pixels around it, rounded up to a multiple of ``divisor`` (never
+                larger than ``canvas``): the model is fully convolutional, and what lies
+                away from the lungs costs time without adding lung lesions. None: the
+                whole ``canvas``.
+            divisor: what a fitted canvas's sides are multiples of (the stride of the
+                model's coarsest feature map).
         """
         h, w = input_shape
         factor = (pixel_mm[0] / model_pixel_mm, pixel_mm[1] / model_pixel_mm)
         resampled = (max(1, int(round(h * factor[0]))), max(1, int(round(w * factor[1]))))
+        if fit_margin is not None and body_box is not None:
+            extent = [(body_box[axis + 2] - body_box[axis]) * factor[axis] for axis in range(2)]
+            canvas = tuple(min(canvas[axis], divisor * int(np.ceil(
+                (extent[axis] + 2 * fit_margin) / divisor))) for axis in range(2))
         if body_box is None:
             centre = (resampled[0] / 2.0, resampled[1] / 2.0)
         else:

@@ -135,6 +135,65 @@ def test_slices_are_resampled_to_the_model_pixel_size_and_back(phantom_model, ph
     assert truth['spacing_mm_slice_row_column'][1] == pytest.approx(360 / 512)
 
 
+def test_the_canvas_fits_the_lungs(phantom_model, tmp_path):
+    """With fit_margin_mm the model sees the box of the lungs and 16 mm around it, on a
+    canvas of multiples of 32 pixels no larger than its input size; the masks come back
+    on the input's pixels."""
+    from mmdet_covid.datasets.phantom import write_scan
+
+    # 256 mm across: resampled to 91 model pixels of 2.8 mm, padded on the full canvas
+    write_scan(str(tmp_path), 'small', 'COVID-19', n_slices=4, size=256, seed=3, pixel_mm=1.0)
+    analysis = _analyse(phantom_model, osp.join(tmp_path, 'small', 'dicom'), fit_margin_mm=16.0)
+    grid = analysis.settings['model_grid']
+    assert analysis.settings['fit_margin_mm'] == 16.0
+    height, width = grid['canvas_rows_columns']
+    assert height % 32 == 0 and width % 32 == 0 and max(height, width) <= 128
+    assert height * width < 128 * 128
+    # the lungs and the margin lie on the canvas (model pixels: 2.8 mm)
+    lungs = np.argwhere(analysis.sides.any(axis=0) > 0)
+    factor = 1.0 / (360.0 / 128)
+    (y0, x0), (y1, x1) = lungs.min(axis=0) * factor, (lungs.max(axis=0) + 1) * factor
+    top, left = grid['offset_rows_columns']
+    margin = 16.0 / (360.0 / 128)
+    assert top <= y0 - margin + 1 and left <= x0 - margin + 1
+    assert y1 + margin - 1 <= top + height and x1 + margin - 1 <= left + width
+    assert analysis.lesion_labels.shape == (4, 256, 256)
+    assert not any('not seen by the model' in w for w in analysis.warnings)
+
+
+def test_lesions_streamed_are_those_of_every_detection(every_detection_model, phantom_scans):
+    """The lesion volume filled batch by batch, with the model asked for the detections
+    from the lesion threshold only, holds the same pixels as the model's every
+    detection filtered afterwards."""
+    from mmdet_covid.apis.scan_analysis import predict_slices
+    from mmdet_covid.scan import lung_mask
+    from mmdet_covid.scan.lesion_placement import (CAVITY_REACH_MM, lung_lesions,
+                                                   margin_pixels, near_lung,
+                                                   thoracic_cavity)
+
+    folder, _ = phantom_scans['COVID-19']
+    volume = read_ct_volume(osp.join(folder, 'dicom'))
+    sides, _ = lung_mask(volume.hu, volume.spacing)
+    radius = margin_pixels(volume.spacing, volume.hu.shape[2], 3.0)
+    near = near_lung(sides, radius)
+    cavity = thoracic_cavity(sides, radius, margin_pixels(
+        volume.spacing, volume.hu.shape[2], CAVITY_REACH_MM))
+    analysed = np.flatnonzero((sides > 0).any(axis=(1, 2)))
+    every = [(k, sample.pred_instances.scores.numpy(), masks)
+             for k, sample, masks in predict_slices(every_detection_model, volume, analysed,
+                                                    2, None, False)]
+    thr = float(np.median(np.concatenate([scores for _, scores, _ in every])))
+    expected = np.zeros(volume.hu.shape, bool)
+    for k, scores, masks in every:
+        expected[k] = lung_lesions(masks[scores >= thr], near[k], cavity[k], 0.5)[0]
+    assert 0 < expected.sum() < sum(m.any(axis=0).sum() for _, _, m in every)
+    analysis = analyze_scan(every_detection_model, volume, batch_size=3,
+                            lesion_score_thr=thr, min_lung_share=0.5)
+    assert np.array_equal(analysis.lesion_labels > 0, expected)
+    # the model's own threshold is back
+    assert every_detection_model.roi_head.test_cfg.score_thr == 0.0
+
+
 def test_nifti_input_and_a_slice_without_lung(every_detection_model, phantom_scans, tmp_path):
     folder, _ = phantom_scans['Normal']
     img = nib.load(osp.join(folder, 'scan_2.nii.gz'))

@@ -28,3 +28,17 @@ def test_a_joint_config_has_no_window_of_its_own():
     steps = inference_steps(cfg)
     assert steps[0]['type'] == 'LoadCTSlice' and 'window_level' not in steps[0]
     assert 'BodyCrop' not in _types(steps) and 'LoadAnnotations' not in _types(steps)
+
+
+def test_an_image_size_set_over_an_inherited_pipeline_is_the_one_inferred_at():
+    """The float32 demo config inherits its pipelines and sets only the image size:
+    MMEngine leaves the inherited Resize at 512x512, the runner trains and tests at
+    384x384, and inference must see what the runner trained on."""
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, 'ssm', 'ssm_r18-b3-aug_demo-384_phantom.py'))
+    assert cfg.test_dataloader.dataset.pipeline[2]['scale'] == (512, 512)  # as loaded
+    resize = [s for s in inference_steps(cfg) if s['type'] == 'Resize']
+    assert [s['scale'] for s in resize] == [(384, 384)]
+    assert cfg.test_dataloader.dataset.pipeline[2]['scale'] == (512, 512)  # not changed
+    # a config at the base's size keeps it
+    base = Config.fromfile(osp.join(CONFIG_DIR, 'ssm', 'ssm_r18-b3-aug_demo_phantom.py'))
+    assert [s['scale'] for s in inference_steps(base) if s['type'] == 'Resize'] == [(512, 512)]

@@ -61,3 +61,36 @@ def test_the_cavity_reaches_no_further_than_its_reach_from_the_lung():
     # within 1 pixel of the lung: only the notch's column beside it (and its corners)
     assert narrow[18:22, 27].all() and not narrow[18:22, 24:27].any()
     assert (narrow <= wide).all()
+
+
+def test_the_cavity_computed_around_each_lung_is_the_whole_slice_one():
+    """thoracic_cavity works on the box of each slice's lung widened by its reach: the
+    same pixels as the definition on the whole slice (hull dilated by the margin, within
+    the reach of the lung, less the holes of the lung mask)."""
+    import cv2
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)
+    sides = np.zeros((3, 64, 80), np.uint8)
+    sides[0] = np.kron(rng.integers(0, 3, (8, 10)), np.ones((8, 8), np.uint8)) * \
+        (rng.random((64, 80)) > 0.1)
+    sides[0, :, :20] = 0
+    sides[1, 2:6, 60:79] = 2  # a lung against the edge of the slice
+    sides[1, 40:50, 3:9] = 1
+    radius, reach = 2, 5
+
+    def dilate(mask, r):
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        return cv2.dilate(mask.astype(np.uint8), kernel) > 0
+
+    for k, side_map in enumerate(sides):
+        lung = side_map > 0
+        hull = np.zeros(side_map.shape, np.uint8)
+        for side in (1, 2):
+            points = cv2.findNonZero((side_map == side).astype(np.uint8))
+            if points is not None and len(points) >= 3:
+                cv2.fillConvexPoly(hull, cv2.convexHull(points), 1)
+        expected = dilate(hull, radius) & dilate(lung, reach) & \
+            ~(ndimage.binary_fill_holes(lung) & ~lung)
+        assert np.array_equal(thoracic_cavity(sides, radius, reach)[k], expected)
+    assert not thoracic_cavity(sides, radius, reach)[2].any()

@@ -77,3 +77,30 @@ def test_the_diaphragm_domes_are_not_lung_but_vessels_and_lesions_are():
     assert not lung[:2].any()
     # without the dome rule the first dome slice would be filled in as lung
     assert lung_mask(hu, (2.0, 1.0, 1.0), closing_mm=0, min_dome_mm2=1e9)[0][2, 48, 28] > 0
+
+
+def test_the_mask_of_a_scan_padded_with_air_is_the_same_mask(phantom_scans):
+    """The mask is computed in the box of the air inside the body: more room air around
+    the body (a wider field of view) changes nothing, and the slice-by-slice labelling of
+    the air outside the body gives what one labelling of the volume gives."""
+    from scipy import ndimage
+
+    from mmdet_covid.scan.lung_mask import _edge_components
+
+    folder, _ = phantom_scans['COVID-19']
+    vol = read_ct_volume(osp.join(folder, 'dicom'))
+    sides, midline = lung_mask(vol.hu, vol.spacing)
+    padded = np.pad(vol.hu, ((0, 0), (30, 10), (5, 40)), constant_values=-1000.0)
+    sides_padded, midline_padded = lung_mask(padded, vol.spacing)
+    assert sides.any() and not sides_padded[:, :30].any()
+    assert np.array_equal(sides_padded[:, 30:-10, 5:-40], sides)
+    assert np.allclose(midline_padded - 5, midline)
+    # the air connected to the slice edge: per slice, as one labelling with in-plane
+    # 8-connectivity
+    air = vol.hu < -500
+    plane = np.zeros((3, 3, 3), bool)
+    plane[1] = True
+    labels, _ = ndimage.label(air, structure=plane)
+    edge = np.unique(np.concatenate([labels[:, 0].ravel(), labels[:, -1].ravel(),
+                                     labels[:, :, 0].ravel(), labels[:, :, -1].ravel()]))
+    assert np.array_equal(_edge_components(air), np.isin(labels, edge[edge > 0]))

@@ -37,3 +37,32 @@ def test_amp_and_bad_batch_sizes_are_refused_on_the_command_line(monkeypatch, ca
     assert exit_info.value.code == 2  # argparse's usage error, before any model is built
     err = capsys.readouterr().err
     assert 'error' in err and message in err
+
+
+def test_the_scan_case_times_every_stage_and_the_slices_alone(monkeypatch, capsys,
+                                                              model_files, phantom_scans,
+                                                              tmp_path):
+    """--scan: a phantom series in, every output written (in a temporary folder), the
+    stages timed with their peak memory, and the model on the same slices alone."""
+    import json
+
+    config, checkpoint = model_files
+    folder, _ = phantom_scans['COVID-19']
+    out = tmp_path / 'scan.json'
+    monkeypatch.setattr(sys, 'argv', ['benchmark.py', '--scan', config, checkpoint,
+                                      f'{folder}/dicom', '--scan-batch-size', '3',
+                                      '--out', str(out)])
+    benchmark.main()
+    report = json.loads(out.read_text())
+    stages = ['read', 'model_load', 'lung_mask', 'model', 'burden', 'write']
+    assert list(report['seconds']) == stages and all(
+        report['seconds'][s] >= 0 for s in stages)
+    assert report['total_s'] >= sum(report['seconds'].values()) - 1e-6
+    assert report['slices'] == 12 and 0 < report['analysed'] <= 12
+    assert report['slices_alone_s'] > 0 and report['batch_size'] == 3
+    assert report['ratio_to_slices_alone'] == pytest.approx(
+        report['total_s'] / report['slices_alone_s'])
+    assert report['outputs']['counts']['slices'] == 12
+    assert report['precision'] == 'float32' and report['fit_margin_mm'] is None
+    printed = capsys.readouterr().out
+    assert 'model on the slices alone' in printed and 'write' in printed
