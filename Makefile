@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mmdet_covid-installed
 
-.PHONY: setup test demo clean
+.PHONY: setup browser test demo clean
 
 setup: $(STAMP)
 
@@ -12,7 +12,11 @@ $(STAMP): setup.cfg pyproject.toml tools/setup_env.sh
 	VENV=$(VENV) bash tools/setup_env.sh
 	touch $@
 
-test: $(STAMP)
+# the report viewer's tests drive a real browser: Debian's chromium, installed as root
+browser:
+	bash tools/install_browser.sh
+
+test: $(STAMP) browser
 	$(PY) -m pytest tests
 
 demo: $(STAMP)

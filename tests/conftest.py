@@ -349,3 +349,28 @@ def phantom_scans(tmp_path_factory):
         truth = write_scan(out, name, cls, n_slices=12, size=128, seed=3, scan_id=i)
         scans[cls] = (osp.join(out, name), truth)
     return scans
+
+
+# Header values that would run or render as markup if a page did not escape them.
+MARKUP_NAME = '<b>Doe</b><script>window.__pwned = 1</script>'
+MARKUP_DESCRIPTION = '<img src=x onerror="window.__pwned = 2">chest'
+
+
+@pytest.fixture
+def markup_report(model_files, phantom_scans, tmp_path):
+    """report.html of a phantom series whose PatientName and SeriesDescription hold
+    markup, analysed with the tiny model keeping every detection: (report.html, the
+    analysis)."""
+    from mmdet_covid.apis import analyze_scan, init_ssm
+    from mmdet_covid.scan.report import write_report
+
+    folder, _ = phantom_scans['COVID-19']
+    series = tmp_path / 'series'
+    copy_series(osp.join(folder, 'dicom'), str(series), PatientName=MARKUP_NAME,
+                SeriesDescription=MARKUP_DESCRIPTION)
+    config, checkpoint = model_files
+    model = init_ssm(config, checkpoint, cfg_options={'model.test_cfg.rcnn.score_thr': 0.0})
+    analysis = analyze_scan(model, str(series), lesion_score_thr=0.0, min_lung_share=0.0)
+    paths, errors = write_report(analysis, str(tmp_path / 'report'))
+    assert not errors
+    return paths['html'], analysis

@@ -58,8 +58,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='a detection counts when it comes this close to the lung')
     parser.add_argument('--fit-canvas', action='store_true',
                         help='give the model the box of the lungs and 16 mm around it '
-                             'instead of its whole input size: about 1.4-1.7x faster, the '
-                             'lesions in the lung barely change, the slice class does '
+                             'instead of its whole input size: faster, the lesions in the '
+                             'lung barely change, the slice class does '
                              '(docs/scan_analysis.md)')
     parser.add_argument('--lobes', default=None, metavar='LABELS',
                         help='lung lobe labels (NIfTI on the scan\'s grid, from '

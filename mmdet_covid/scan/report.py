@@ -18,6 +18,7 @@ from ..utils.strict_json import strict_json
 from ..version import __version__
 from .burden import CONSOLIDATION_LABEL, GGO_LABEL, LABEL_NAMES, ZONES
 from .lobes import LOBE_NAMES, NO_LOBES
+from .slice_viewer import burden_slices, viewer_html
 
 RESEARCH_USE = ('Research use only. Not a medical device: not for diagnosis or treatment '
                 'decisions.')
@@ -236,7 +237,11 @@ def fmt(value, digits: int = 1) -> str:
     return f'{value:.{digits}f}'
 
 
-def _burden_table(burden: Dict[str, dict], ml: bool) -> str:
+def _burden_table(burden: Dict[str, dict], ml: bool,
+                  jumps: Optional[Dict[str, int]] = None) -> str:
+    """The burden per region; a row with a slice in ``jumps`` shows it in the viewer
+    when clicked."""
+    jumps = jumps or {}
     unit = 'mL' if ml else 'voxels'
     key = 'ml' if ml else 'voxels'
     head = (f'<tr><th>region</th><th>lung ({unit})</th><th>lesion ({unit})</th>'
@@ -248,8 +253,10 @@ def _burden_table(burden: Dict[str, dict], ml: bool) -> str:
     for region in regions:
         r = burden[region]
         digits = 1 if ml else 0
+        jump = f' data-slice="{jumps[region]}"' if region in jumps else ''
         rows.append(
-            f"<tr><td>{region.replace('_', ' ')}</td><td>{fmt(r[f'lung_{key}'], digits)}</td>"
+            f"<tr{jump}><td>{region.replace('_', ' ')}</td>"
+            f"<td>{fmt(r[f'lung_{key}'], digits)}</td>"
             f"<td>{fmt(r[f'lesion_{key}'], digits)}</td><td>{fmt(r['lesion_percent'])}</td>"
             f"<td>{fmt(r[f'ggo_{key}'], digits)}</td>"
             f"<td>{fmt(r[f'consolidation_{key}'], digits)}</td>"
@@ -302,6 +309,24 @@ def _lobe_html(lobes: Optional[dict], ml: bool) -> str:
             'voxel(s) in no lobe.</p>')
 
 
+def _patient_html(series: Optional[dict]) -> str:
+    """The patient and the series as the DICOM headers name them (escaped: a header is
+    text, whatever it holds), or nothing for other inputs."""
+    e = html.escape
+    headers = (series or {}).get('datasets') or []
+    if not headers:
+        return ''
+    first = headers[0]
+
+    def text(key: str) -> str:
+        value = str(first.get(key, '') or '').strip()
+        return e(value) if value else '-'
+
+    return (f'<p id="patient">Patient <span class="patient-name">{text("PatientName")}</span>'
+            f' (ID {text("PatientID")}), study date {text("StudyDate")}; series '
+            f'<span class="series-description">{text("SeriesDescription")}</span>.</p>')
+
+
 def _training_html(model: dict) -> str:
     """The training data of each task, as list items."""
     e = html.escape
@@ -325,7 +350,8 @@ def _training_html(model: dict) -> str:
 def write_html(analysis, path: str, key_slices: int = 3,
                output_errors: Optional[Dict[str, str]] = None) -> None:
     """One self-contained page (images embedded): what the model is validated for,
-    decision, burden, profile, key slices, warnings, the outputs that failed so far."""
+    decision, every slice in a viewer (:mod:`~mmdet_covid.scan.slice_viewer`), burden,
+    profile, key slices, warnings, the outputs that failed so far."""
     e = html.escape
     scan = analysis.scan
     if scan:
@@ -368,9 +394,12 @@ img {{ margin: 4px; }}
 {geometry['shape_slices_rows_columns'][2]}x{geometry['shape_slices_rows_columns'][1]} pixels,
 spacing (slice, row, column) {e(str(geometry['spacing_mm_slice_row_column']))} mm.
 Analysed slices: {counts['analysed']} ({counts['skipped_no_lung']} without lung skipped).</p>
+{_patient_html(analysis.volume.series)}
 <h2>Decision</h2>{decision}
+<h2>Slices</h2>
+{viewer_html(analysis)}
 <h2>Lesion burden</h2>
-{_burden_table(analysis.burden, ml)}
+{_burden_table(analysis.burden, ml, burden_slices(analysis.lesion_labels, analysis.sides))}
 <h2>Lobes</h2>
 {_lobe_html(analysis.lobes, ml)}
 <p class="small">Lesions: detections scored &ge; {settings['lesion_score_thr']:g}.
