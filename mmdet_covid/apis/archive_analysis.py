@@ -19,6 +19,7 @@ from typing import Iterator, List, Optional
 from ..io.archive_inputs import ScanJob, patient_id_of
 from ..io.ct_io import CTReadError
 from ..scan.lobes import LobeLabelError, load_lobes
+from ..utils.strict_json import strict_json
 from .inference import init_ssm
 from .scan_analysis import analyze_scan, file_sha256, read_scan
 
@@ -137,12 +138,14 @@ class ArchiveAnalyser:
         out = osp.join(self.out_dir, 'series', job.name)
         extra = dict(archive=dict(key=key, job=job.to_dict(), patient_id=patient))
         try:
-            _, errors = write_report(analysis, out, overwrite=True, extra=extra)
+            paths, errors = write_report(analysis, out, overwrite=True, extra=extra)
         except OSError as exc:
             return summary_row(job, 'failed', f'report not written: {exc}',
                                seconds=time.perf_counter() - start)
-        with open(osp.join(out, 'report.json')) as f:
-            report = json.load(f)
+        # the row from what was written, without reading it back (report.json may be
+        # the output that failed)
+        report = strict_json(dict(analysis.to_dict(), **extra, outputs={
+            kind: osp.basename(path) for kind, path in paths.items()}))
         reason, status = '', 'done'
         if errors:
             status, reason = 'failed', 'outputs not written: ' + '; '.join(errors.values())

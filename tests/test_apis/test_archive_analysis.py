@@ -114,3 +114,20 @@ def test_a_manifest_row_with_lobes_gets_a_severity_score(model_files, archive, p
     manifest.write_text('path,lobes\np1,p2/ct.nii.gz\n')  # HU, not labels
     row = _analyser(model_files, tmp_path / 'out2')(read_manifest(str(manifest))[0])
     assert row['status'] == 'failed' and 'expected labels from 0' in row['reason']
+
+
+def test_a_report_json_that_cannot_be_written_is_a_failed_row(model_files, archive, tmp_path,
+                                                              monkeypatch):
+    """The row comes from the analysis, not from reading report.json back: a report.json
+    that could not be written makes a failed row naming it, and the archive goes on."""
+    from mmdet_covid.scan import report as report_module
+
+    def refuse(obj, path, **kwargs):
+        raise OSError(f'{path}: no space left on device')
+
+    monkeypatch.setattr(report_module, 'atomic_write_json', refuse)
+    jobs, _ = find_scans(str(archive))
+    row = _analyser(model_files, tmp_path / 'out')(jobs[0])
+    assert row['status'] == 'failed' and 'report.json' in row['reason']
+    assert 'no space left on device' in row['reason'] and row['slices'] == 12
+    assert row['report'] == f'series/{row["name"]}/report.html'  # the page was written
