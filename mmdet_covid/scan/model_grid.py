@@ -8,8 +8,9 @@ millimetres per model pixel recorded in the checkpoint
 (:func:`~mmdet_covid.utils.provenance.model_pixel_mm`), puts it on a canvas of the
 model's input size (padded with air, or cropped around the body), or of the lungs' box
 and a margin (``fit_margin``: the model is fully convolutional, and the pixels far from
-the lungs cost time and add no lung lesion), and maps the predicted masks back onto the input's own pixels. Where the slice already has that pixel size and
-the input size it is the identity, and no pixel is touched.
+the lungs cost time and add no lung lesion), and maps the predicted masks back onto the
+input's own pixels. Where the slice already has that pixel size and the input size it
+is the identity, and no pixel is touched.
 """
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
