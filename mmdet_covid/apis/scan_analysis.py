@@ -17,7 +17,7 @@ from ..scan import (LABEL_NAMES, assign_sides, lesion_burden, lesion_labels, lun
 from ..scan.lesion_placement import (CAVITY_REACH_MM, LESION_MARGIN_MM, MIN_LUNG_SHARE,
                                      lung_lesions, margin_pixels, near_lung, thoracic_cavity)
 from ..scan.lobes import NO_LOBES, LobeLabels
-from ..scan.lung_mask import DOME_MM2
+from ..scan.lung_mask import DOME_MM2, bounding_box
 from ..scan.model_grid import ModelGrid, model_input_size
 from ..scan.report import RESEARCH_USE
 from ..utils.provenance import model_pixel_mm, training_notices
@@ -120,15 +120,6 @@ def read_scan(source: str, series_uid: Optional[str] = None,
     return volume
 
 
-def _box(mask: np.ndarray) -> Optional[tuple]:
-    """(y0, x0, y1, x1) of a (D, H, W) mask over all its slices (end exclusive), or None."""
-    seen = mask.any(axis=0)
-    rows, cols = np.flatnonzero(seen.any(axis=1)), np.flatnonzero(seen.any(axis=0))
-    if not len(rows):
-        return None
-    return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
-
-
 def model_grid(model: nn.Module, volume: CTVolume, lungs: np.ndarray, notes: List[str],
                training_data: Optional[dict],
                fit_margin_mm: Optional[float] = None) -> Optional[ModelGrid]:
@@ -144,7 +135,7 @@ def model_grid(model: nn.Module, volume: CTVolume, lungs: np.ndarray, notes: Lis
                          'trained at: slices are given to the model as they are (their '
                          f'field of view stretched to {canvas[0]}x{canvas[1]} pixels)')
         return None
-    lung_box = _box(lungs)
+    lung_box = bounding_box(lungs)
     grid = ModelGrid.build(volume.hu.shape[1:], volume.spacing[1:], target,
                            (canvas[1], canvas[0]), lung_box)
     fitted = grid if fit_margin_mm is None or lung_box is None else ModelGrid.build(

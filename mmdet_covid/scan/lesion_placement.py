@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from .lung_mask import LEFT, RIGHT, pixel_mm
+from .lung_mask import LEFT, RIGHT, bounding_box, pixel_mm
 
 # Millimetres around the lung mask that still count as lung for a detection.
 LESION_MARGIN_MM = 3.0
@@ -62,13 +62,11 @@ def thoracic_cavity(sides: np.ndarray, radius: int, reach: int) -> np.ndarray:
     dilations cost by the pixels they visit."""
     cavity = np.zeros(sides.shape, bool)
     pad = max(radius, reach) + 1
-    height, width = sides.shape[1:]
     for k, full in enumerate(sides):
-        rows, cols = np.flatnonzero(full.any(axis=1)), np.flatnonzero(full.any(axis=0))
-        if not len(rows):
+        found = bounding_box(full, pad)
+        if found is None:
             continue
-        y0, y1 = max(rows[0] - pad, 0), min(rows[-1] + 1 + pad, height)
-        x0, x1 = max(cols[0] - pad, 0), min(cols[-1] + 1 + pad, width)
+        y0, x0, y1, x1 = found
         side_map = full[y0:y1, x0:x1]
         lung = side_map > 0
         domes = ndimage.binary_fill_holes(lung) & ~lung

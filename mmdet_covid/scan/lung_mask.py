@@ -115,16 +115,27 @@ def lung_mask(hu: np.ndarray, spacing: Optional[Tuple[float, float, float]] = No
     # everything below happens in the box of the candidates (and a pixel of background
     # around it, so that hole filling sees the same outside): the same voxels, fewer
     # bytes per labelled voxel
-    seen = candidates.any(axis=0)
-    rows, cols = np.flatnonzero(seen.any(axis=1)), np.flatnonzero(seen.any(axis=0))
-    if not len(rows):
+    found = bounding_box(candidates, pad=1)
+    if found is None:
         return sides, midline
-    y0, y1 = max(rows[0] - 1, 0), min(rows[-1] + 2, hu.shape[1])
-    x0, x1 = max(cols[0] - 1, 0), min(cols[-1] + 2, hu.shape[2])
+    y0, x0, y1, x1 = found
     box = (slice(None), slice(y0, y1), slice(x0, x1))
     sides[box] = _sides(candidates[box], body[box], midline - x0, min_component, radius,
                         min_dome_mm2 / pixel_mm(spacing, hu.shape[2]) ** 2)
     return sides, midline
+
+
+def bounding_box(mask: np.ndarray, pad: int = 0) -> Optional[Tuple[int, int, int, int]]:
+    """``(y0, x0, y1, x1)`` (end exclusive) of the true pixels of a (H, W) mask, or of
+    a (D, H, W) mask over all its slices, widened by ``pad`` pixels and clipped to the
+    image; None where the mask is empty."""
+    seen = mask.reshape(-1, *mask.shape[-2:]).any(axis=0)
+    rows, cols = np.flatnonzero(seen.any(axis=1)), np.flatnonzero(seen.any(axis=0))
+    if not len(rows):
+        return None
+    height, width = seen.shape
+    return (max(int(rows[0]) - pad, 0), max(int(cols[0]) - pad, 0),
+            min(int(rows[-1]) + 1 + pad, height), min(int(cols[-1]) + 1 + pad, width))
 
 
 def _sides(candidates: np.ndarray, body: np.ndarray, midline: np.ndarray,

@@ -7,6 +7,7 @@ import pytest
 from mmdet_covid.io.ct_io import load_nifti_hu  # a label volume: not CT values
 from mmdet_covid.io.scan_reader import read_ct_volume
 from mmdet_covid.scan import LEFT, RIGHT, assign_sides, lung_mask
+from mmdet_covid.scan.lung_mask import bounding_box
 
 
 def _truth(folder):
@@ -104,3 +105,13 @@ def test_the_mask_of_a_scan_padded_with_air_is_the_same_mask(phantom_scans):
     edge = np.unique(np.concatenate([labels[:, 0].ravel(), labels[:, -1].ravel(),
                                      labels[:, :, 0].ravel(), labels[:, :, -1].ravel()]))
     assert np.array_equal(_edge_components(air), np.isin(labels, edge[edge > 0]))
+
+
+def test_bounding_box_of_a_slice_and_of_a_volume():
+    mask = np.zeros((3, 10, 12), bool)
+    mask[0, 2:4, 5:7] = True
+    mask[2, 6, 1] = True
+    assert bounding_box(mask[0]) == (2, 5, 4, 7)  # end exclusive
+    assert bounding_box(mask) == (2, 1, 7, 7)  # over all slices
+    assert bounding_box(mask, pad=3) == (0, 0, 10, 10)  # clipped to the image
+    assert bounding_box(mask[1]) is None
