@@ -16,7 +16,8 @@ import time
 import traceback
 from typing import Iterator, List, Optional
 
-from ..io.archive_inputs import ScanJob, patient_id_of
+from ..io.archive_inputs import ScanJob
+from ..io.dicom_series import header_text
 from ..io.ct_io import CTReadError
 from ..scan.lobes import LobeLabelError, load_lobes
 from ..utils.strict_json import strict_json
@@ -134,7 +135,8 @@ class ArchiveAnalyser:
             return summary_row(job, 'failed', f'{exc.__class__.__name__}: {exc} '
                                f'({osp.basename(where.filename)}:{where.lineno})',
                                seconds=time.perf_counter() - start)
-        patient = job.patient_id or patient_id_of((volume.series or {}).get('datasets') or [])
+        headers = (volume.series or {}).get('datasets') or []
+        patient = job.patient_id or header_text(headers, 'PatientID')
         out = osp.join(self.out_dir, 'series', job.name)
         extra = dict(archive=dict(key=key, job=job.to_dict(), patient_id=patient))
         try:

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional, Tuple
 
 from .ct_io import is_nifti
-from .dicom_series import folder_files, list_dicom_series
+from .dicom_series import folder_files, header_text, list_dicom_series
 
 MANIFEST_COLUMNS = ('path', 'series_uid', 'patient_id', 'lobes')
 
@@ -82,12 +82,6 @@ def output_name(relpath: str, series_uid: Optional[str]) -> str:
     return name
 
 
-def patient_id_of(headers: list) -> Optional[str]:
-    """The ``PatientID`` of a series' first header (stripped), or None when it has none."""
-    value = str(headers[0].get('PatientID', '') or '').strip() if headers else ''
-    return value or None
-
-
 def _unique(jobs: List[ScanJob]) -> List[ScanJob]:
     """Refuse two scans with one output name (paths that differ only in characters the
     name replaces): each is named, so that the user can rename one."""
@@ -119,7 +113,7 @@ def find_scans(root: str) -> Tuple[List[ScanJob], Dict[str, str]]:
         folder = osp.commonpath([osp.dirname(p) for p in series['files']])
         jobs.append(ScanJob(
             source=folder, series_uid=series['uid'],
-            patient_id=patient_id_of(series['headers']),
+            patient_id=header_text(series['headers'], 'PatientID'),
             name=output_name(osp.relpath(folder, root), series['uid']),
             files=tuple(series['files'])))
     for path in list(skipped):

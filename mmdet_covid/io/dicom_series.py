@@ -69,6 +69,13 @@ def folder_files(folder: str) -> Tuple[List[str], List[str], List[str]]:
     return maybe, images, others
 
 
+def header_text(headers: list, key: str) -> Optional[str]:
+    """The text of attribute ``key`` in a series' first header (stripped), or None where
+    the header lacks it or holds only spaces (anonymised series often do)."""
+    value = str(headers[0].get(key, '') or '').strip() if headers else ''
+    return value or None
+
+
 def _vector(ds, key: str, size: int) -> Optional[np.ndarray]:
     """A numeric multi-valued tag as a float array of ``size``, or None if absent or
     malformed."""

@@ -20,6 +20,8 @@ ZONES = ('lower', 'middle', 'upper')
 # values of the lesion label volume (lesions.nii.gz, the DICOM-SEG segments)
 GGO_LABEL, CONSOLIDATION_LABEL = 1, 2
 LABEL_NAMES = {GGO_LABEL: 'ground-glass opacity', CONSOLIDATION_LABEL: 'consolidation'}
+# RGB of each lesion label in every picture of the report (yellow, red)
+LABEL_COLOURS = {GGO_LABEL: (255, 217, 0), CONSOLIDATION_LABEL: (255, 26, 26)}
 
 
 def lesion_labels(lesions: np.ndarray, hu: np.ndarray,

@@ -12,11 +12,12 @@ import numpy as np
 
 from ..io.atomic_write import atomic_write_json
 from ..io.ct_io import apply_window
+from ..io.dicom_series import header_text
 from ..io.output_folder import check_output_folder, staged_folder
 from ..utils.spreadsheet import spreadsheet_safe
 from ..utils.strict_json import strict_json
 from ..version import __version__
-from .burden import CONSOLIDATION_LABEL, GGO_LABEL, LABEL_NAMES, ZONES
+from .burden import CONSOLIDATION_LABEL, GGO_LABEL, LABEL_COLOURS, LABEL_NAMES, ZONES
 from .lobes import LOBE_NAMES, NO_LOBES
 from .slice_viewer import burden_slices, viewer_html
 
@@ -214,10 +215,9 @@ def _key_slice_figure(analysis, k: int) -> str:
     grey = apply_window(analysis.volume.hu[k]).astype(np.float32) / 255.0
     rgb = np.repeat(grey[..., None], 3, axis=2)
     labels = analysis.lesion_labels[k]
-    for value, colour in ((GGO_LABEL, (1.0, 0.85, 0.0)),
-                          (CONSOLIDATION_LABEL, (1.0, 0.1, 0.1))):
+    for value, colour in LABEL_COLOURS.items():
         sel = labels == value
-        rgb[sel] = 0.5 * rgb[sel] + 0.5 * np.asarray(colour)
+        rgb[sel] = 0.5 * rgb[sel] + 0.5 * np.asarray(colour, np.float32) / 255.0
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.imshow(rgb)
     ax.contour(analysis.sides[k] > 0, levels=[0.5], colors=['tab:cyan'], linewidths=0.6)
@@ -316,11 +316,9 @@ def _patient_html(series: Optional[dict]) -> str:
     headers = (series or {}).get('datasets') or []
     if not headers:
         return ''
-    first = headers[0]
 
     def text(key: str) -> str:
-        value = str(first.get(key, '') or '').strip()
-        return e(value) if value else '-'
+        return e(header_text(headers, key) or '-')
 
     return (f'<p id="patient">Patient <span class="patient-name">{text("PatientName")}</span>'
             f' (ID {text("PatientID")}), study date {text("StudyDate")}; series '

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from ..io.ct_io import apply_window
-from .burden import CONSOLIDATION_LABEL, GGO_LABEL, ZONES, zone_map
+from .burden import CONSOLIDATION_LABEL, GGO_LABEL, LABEL_COLOURS, ZONES, zone_map
 from .lung_mask import LEFT, RIGHT
 
 # The longer side of a slice as embedded (pixels), and the factor it is shown enlarged by:
@@ -30,9 +30,10 @@ ZOOM = 2
 # The window presets: (level, width) in HU.
 WINDOWS = {'lung': (-600.0, 1500.0), 'mediastinum': (40.0, 400.0)}
 JPEG_QUALITY = 80
-# RGBA of the overlays: the key slices' colours (yellow ground glass, red consolidation,
-# cyan lung outline).
-COLOURS = {GGO_LABEL: (255, 217, 0, 150), CONSOLIDATION_LABEL: (255, 26, 26, 170)}
+# RGBA of the overlays: the lesion labels' colours, consolidation more opaque; a cyan
+# lung outline.
+COLOURS = {GGO_LABEL: LABEL_COLOURS[GGO_LABEL] + (150, ),
+           CONSOLIDATION_LABEL: LABEL_COLOURS[CONSOLIDATION_LABEL] + (170, )}
 OUTLINE = (0, 200, 230, 255)
 
 

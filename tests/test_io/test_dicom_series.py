@@ -12,6 +12,7 @@ from pydicom.uid import (DeflatedExplicitVRLittleEndian, JPEG2000Lossless, JPEGL
 
 from mmdet_covid.io import ct_volume
 from mmdet_covid.io.ct_io import CTInputWarning, CTReadError
+from mmdet_covid.io.dicom_series import header_text
 from mmdet_covid.io.dicom_pixels import decoder_table
 from mmdet_covid.io.scan_reader import read_ct_volume
 
@@ -283,3 +284,14 @@ def test_a_tilted_gantry_is_named(series):
     with pytest.warns(CTInputWarning, match=r'sheared by 15\.0 degrees \(gantry tilt\)'):
         vol = read_ct_volume(str(folder))
     assert vol.spacing[0] == pytest.approx(5.0)  # along the slice normal
+
+
+def test_header_text_of_anonymised_headers():
+    first, second = pydicom.Dataset(), pydicom.Dataset()
+    first.PatientID = '  P001 '
+    first.PatientName = ''  # type 2: present, empty
+    second.PatientName = 'Other^Slice'
+    assert header_text([first, second], 'PatientID') == 'P001'  # the first header's, stripped
+    assert header_text([first, second], 'PatientName') is None
+    assert header_text([first], 'SeriesDescription') is None  # absent
+    assert header_text([], 'PatientID') is None
