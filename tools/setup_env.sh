@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv/ and install the pinned OpenMMLab stack plus this package (editable).
 #
-# mmcv 2.1.0 has no wheel for torch 2.13, so it is built from source once (about
-# 7 minutes on 2 cores) and the wheel is cached outside the repository, keyed by
+# mmcv 2.1.0 has no wheel for torch 2.13, so it is built from source once (13-21
+# minutes on 2 cores) and the wheel is cached outside the repository, keyed by
 # Python and torch version, so that every later fresh clone installs it in seconds.
 set -euo pipefail
 
@@ -38,7 +38,7 @@ wheel_dir="$CACHE_ROOT/${py_tag}-torch${TORCH_VERSION}"
 mkdir -p "$wheel_dir"
 mmcv_wheel=$(ls "$wheel_dir"/mmcv-${MMCV_VERSION}-*.whl 2>/dev/null | head -n1 || true)
 if [ -z "$mmcv_wheel" ]; then
-  step "building mmcv ${MMCV_VERSION} with ops from source (about 7 min on 2 cores; cached in $wheel_dir)"
+  step "building mmcv ${MMCV_VERSION} with ops from source (13-21 min on 2 cores, once; cached in $wheel_dir)"
   tmp_dir=$(mktemp -d)
   # --no-build-isolation: the build must see the torch installed above.
   MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
