@@ -31,7 +31,9 @@ printf 'setuptools>=77.0.3,<81\n' > "$constraints"
 export PIP_CONSTRAINT="$constraints${PIP_CONSTRAINT:+ $PIP_CONSTRAINT}"
 
 step "torch ${TORCH_VERSION} (CPU build from this machine's disk) and build tools"
-$PIP install -q "torch==${TORCH_VERSION}" setuptools wheel
+# ninja: torch's extension builder compiles mmcv's ops in parallel (MAX_JOBS) with it and
+# one file at a time without it
+$PIP install -q "torch==${TORCH_VERSION}" setuptools wheel ninja
 
 py_tag=$("$VENV/bin/python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
 wheel_dir="$CACHE_ROOT/${py_tag}-torch${TORCH_VERSION}"
@@ -41,7 +43,8 @@ if [ -z "$mmcv_wheel" ]; then
   step "building mmcv ${MMCV_VERSION} with ops from source (13-21 min on 2 cores, once; cached in $wheel_dir)"
   tmp_dir=$(mktemp -d)
   # --no-build-isolation: the build must see the torch installed above.
-  MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+  # the venv's bin/ on PATH: torch looks for the ninja executable there
+  PATH="$(cd "$VENV" && pwd)/bin:$PATH" MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
     $PIP wheel --no-build-isolation --no-deps --progress-bar on \
     -w "$tmp_dir" "mmcv==${MMCV_VERSION}"
   mv "$tmp_dir"/mmcv-*.whl "$wheel_dir"/
