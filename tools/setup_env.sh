@@ -40,11 +40,13 @@ wheel_dir="$CACHE_ROOT/${py_tag}-torch${TORCH_VERSION}"
 mkdir -p "$wheel_dir"
 mmcv_wheel=$(ls "$wheel_dir"/mmcv-${MMCV_VERSION}-*.whl 2>/dev/null | head -n1 || true)
 if [ -z "$mmcv_wheel" ]; then
-  step "building mmcv ${MMCV_VERSION} with ops from source (13-21 min on 2 cores, once; cached in $wheel_dir)"
+  step "building mmcv ${MMCV_VERSION} with ops from source (13-21 min on 2 cores, once;" \
+       "cached in $wheel_dir)"
   tmp_dir=$(mktemp -d)
   # --no-build-isolation: the build must see the torch installed above.
   # the venv's bin/ on PATH: torch looks for the ninja executable there
-  PATH="$(cd "$VENV" && pwd)/bin:$PATH" MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+  PATH="$(cd "$VENV" && pwd)/bin:$PATH" MMCV_WITH_OPS=1 FORCE_CUDA=0 \
+    MAX_JOBS=${MAX_JOBS:-$(nproc)} \
     $PIP wheel --no-build-isolation --no-deps --progress-bar on \
     -w "$tmp_dir" "mmcv==${MMCV_VERSION}"
   mv "$tmp_dir"/mmcv-*.whl "$wheel_dir"/
